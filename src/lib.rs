@@ -1,0 +1,11 @@
+//! tinbao: an aggregator and notifier for Vietnamese provincial news.
+//!
+//! The crate is a library with a thin binary (`src/main.rs`), so tests drive the same code that
+//! production runs. Data flows one way: `config` → `reader` (fetch, parse, normalise, schedule,
+//! refresh) → `storage` (the only module that speaks SQL). `text` is pure Vietnamese text logic.
+
+pub mod cli;
+pub mod config;
+pub mod reader;
+pub mod storage;
+pub mod text;

@@ -1,0 +1,40 @@
+//! The `tinbao` binary: parse arguments, dispatch to `tinbao::cli`, turn the result into an exit
+//! code. Nothing else lives here.
+
+use clap::Parser;
+use tinbao::cli::{self, Cli, Command};
+
+fn main() {
+    let args = Cli::parse();
+    cli::init_logging(args.log_format);
+    let code = match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tinbao: {e:#}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(args: Cli) -> anyhow::Result<i32> {
+    match args.command {
+        Command::Check => cli::check(&args.config),
+        Command::Match { query } => Ok(cli::match_lines(&query)),
+        command => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async_command(&args.config, command))
+        }
+    }
+}
+
+async fn async_command(config: &std::path::Path, command: Command) -> anyhow::Result<i32> {
+    match command {
+        Command::Poll { once, all } => cli::poll(cli::load_config(config)?, once, all).await,
+        Command::Feeds { json } => cli::feeds(cli::load_config(config)?, json).await,
+        Command::Inspect { source, json } => cli::inspect(config, &source, json).await,
+        Command::Check | Command::Match { .. } => unreachable!("handled without a runtime"),
+    }
+}

@@ -1,0 +1,163 @@
+use super::*;
+use chrono::TimeZone;
+
+fn ctx() -> ParseContext {
+    ParseContext {
+        base: Url::parse("https://baolaocai.vn/rss/thoi-su.rss").ok(),
+        http_charset: None,
+        timezone: chrono_tz::Asia::Ho_Chi_Minh,
+        now: Utc.with_ymd_and_hms(2026, 11, 28, 0, 0, 0).unwrap(),
+    }
+}
+
+fn rss(items: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Báo Lào Cai</title><link>https://baolaocai.vn/</link><ttl>30</ttl>{items}</channel></rss>"#
+    )
+}
+
+#[test]
+fn rss_items_are_normalised() {
+    let doc = rss(
+        r#"<item><title>Xây dựng &lt;b&gt;Đảng&lt;/b&gt;</title><link>/tin/1.html?utm_source=rss</link>
+        <guid isPermaLink="false">abc-1</guid><description><![CDATA[<p>Bảo <b>Thắng</b></p><img src="/a.jpg">]]></description>
+        <pubDate>Sat, 28 Nov 2026 07:30:00 +0700</pubDate><category>Thời sự</category></item>"#,
+    );
+    let feed = parse(doc.as_bytes(), &ctx()).expect("parses");
+    assert_eq!(feed.format, "rss2.0");
+    assert_eq!(feed.ttl, Some(30));
+    assert_eq!(feed.title.as_deref(), Some("Báo Lào Cai"));
+    let item = &feed.items[0];
+    assert_eq!(item.key, "g:abc-1");
+    assert_eq!(item.title, "Xây dựng Đảng");
+    assert_eq!(
+        item.url.as_deref(),
+        Some("https://baolaocai.vn/tin/1.html?utm_source=rss")
+    );
+    assert_eq!(
+        item.canonical_url.as_deref(),
+        Some("https://baolaocai.vn/tin/1.html")
+    );
+    assert_eq!(item.text, "Bảo Thắng");
+    assert_eq!(
+        item.image_url.as_deref(),
+        Some("https://baolaocai.vn/a.jpg")
+    );
+    assert_eq!(item.published.to_rfc3339(), "2026-11-28T00:30:00+00:00");
+    assert_eq!(item.categories, vec!["Thời sự"]);
+}
+
+#[test]
+fn missing_guids_fall_back_to_link_then_hash() {
+    let doc = rss(
+        "<item><title>A</title><link>https://x.vn/a#frag</link></item><item><title>B</title><description>b</description></item>",
+    );
+    let feed = parse(doc.as_bytes(), &ctx()).unwrap();
+    assert_eq!(feed.items[0].key, "l:https://x.vn/a");
+    assert!(feed.items[1].key.starts_with("h:"));
+    assert!(feed.items[1].date_estimated);
+    // Same document again: same keys (no random ids).
+    let again = parse(doc.as_bytes(), &ctx()).unwrap();
+    assert_eq!(feed.items[1].key, again.items[1].key);
+}
+
+#[test]
+fn duplicate_guids_keep_distinct_stories_and_drop_true_repeats() {
+    let doc = rss(
+        r#"<item><guid>1</guid><title>A</title><link>https://x.vn/a</link></item>
+        <item><guid>1</guid><title>B</title><link>https://x.vn/b</link></item>
+        <item><guid>1</guid><title>A</title><link>https://x.vn/a</link></item>"#,
+    );
+    let feed = parse(doc.as_bytes(), &ctx()).unwrap();
+    assert_eq!(feed.items.len(), 2);
+    assert_eq!(feed.duplicates, 1);
+}
+
+#[test]
+fn a_lying_prolog_over_utf8_text_is_read_as_utf8() {
+    let doc = rss("<item><title>Lào Cai</title></item>").replace("utf-8", "iso-8859-1");
+    let feed = parse(doc.as_bytes(), &ctx()).unwrap();
+    assert_eq!(feed.items[0].title, "Lào Cai");
+}
+
+#[test]
+fn declared_legacy_charsets_are_decoded() {
+    let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode("<?xml version=\"1.0\" encoding=\"windows-1252\"?><rss version=\"2.0\"><channel><title>Café</title></channel></rss>");
+    let feed = parse(&bytes, &ctx()).unwrap();
+    assert_eq!(feed.title.as_deref(), Some("Café"));
+    // No declaration, HTTP says the charset.
+    let (bytes, _, _) = encoding_rs::WINDOWS_1252
+        .encode("<rss version=\"2.0\"><channel><title>Crème</title></channel></rss>");
+    let c = ParseContext {
+        http_charset: Some("iso-8859-1".into()),
+        ..ctx()
+    };
+    assert_eq!(parse(&bytes, &c).unwrap().title.as_deref(), Some("Crème"));
+}
+
+#[test]
+fn atom_and_json_feeds_parse() {
+    let atom = r#"<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://baoyenbai.com.vn/"><title>Yên Bái</title>
+        <entry><id>tag:yb,1</id><title type="html">Tin &amp;lt;1&amp;gt;</title><link href="tin/1"/><updated>2026-11-27T10:00:00Z</updated></entry></feed>"#;
+    let feed = parse(atom.as_bytes(), &ctx()).unwrap();
+    assert_eq!(feed.format, "atom");
+    assert_eq!(
+        feed.items[0].url.as_deref(),
+        Some("https://baoyenbai.com.vn/tin/1")
+    );
+    assert_eq!(feed.items[0].title, "Tin <1>");
+    let json = r#"{"version":"https://jsonfeed.org/version/1.1","title":"J","items":[{"id":"1","url":"https://j.vn/1","title":"Một","content_html":"<p>x</p>"}]}"#;
+    let feed = parse(json.as_bytes(), &ctx()).unwrap();
+    assert_eq!(feed.format, "json");
+    assert_eq!(feed.items[0].text, "x");
+}
+
+#[test]
+fn malformed_and_empty_documents_are_errors() {
+    assert!(matches!(parse(b"  \n", &ctx()), Err(ParseError::Empty)));
+    assert!(parse(b"<html><body>not a feed</body></html>", &ctx()).is_err());
+    assert!(
+        parse(
+            b"<rss version=\"2.0\"><channel><item><title>x</titl",
+            &ctx()
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn entity_expansion_does_not_blow_up() {
+    let mut doc = String::from("<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">");
+    for i in 1..10 {
+        let prev = if i == 1 {
+            "lol".to_string()
+        } else {
+            format!("lol{}", i - 1)
+        };
+        doc.push_str(&format!(
+            "<!ENTITY lol{i} \"{}\">",
+            format!("&{prev};").repeat(10)
+        ));
+    }
+    doc.push_str("]><rss version=\"2.0\"><channel><title>&lol9;</title><item><title>&lol9;</title></item></channel></rss>");
+    // Either refused or parsed without expanding: never a billion "lol"s.
+    if let Ok(feed) = parse(doc.as_bytes(), &ctx()) {
+        assert!(feed.title.unwrap_or_default().len() < 1000);
+        assert!(feed.items.iter().all(|i| i.title.len() < 1000));
+    }
+}
+
+#[test]
+fn utf16_without_a_bom_is_recognised() {
+    let doc = "<?xml version=\"1.0\" encoding=\"utf-16\"?><rss version=\"2.0\"><channel><title>Hà Giang</title></channel></rss>";
+    let be: Vec<u8> = doc.encode_utf16().flat_map(|u| u.to_be_bytes()).collect();
+    let le: Vec<u8> = doc.encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+    assert_eq!(
+        parse(&be, &ctx()).unwrap().title.as_deref(),
+        Some("Hà Giang")
+    );
+    assert_eq!(
+        parse(&le, &ctx()).unwrap().title.as_deref(),
+        Some("Hà Giang")
+    );
+}

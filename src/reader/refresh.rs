@@ -1,0 +1,303 @@
+//! The one fetch → parse → store sequence for a feed, and a poll round over many feeds. Every
+//! failure ends as data on the feed's row (error, count, next try); one feed's trouble never
+//! stops the others.
+
+use super::fetcher::{FetchOutcome, Fetched, Fetcher};
+use super::parser::{self, ParseContext};
+use super::schedule::{self, Outcome};
+use crate::config::Config;
+use crate::storage::{FeedRow, FeedUpdate, Store, StoreCounts};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use std::time::{Duration, Instant};
+use url::Url;
+
+/// How one feed's poll ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedResult {
+    /// 304, or a body identical to the last one.
+    NotModified,
+    Stored(StoreCounts),
+    Failed(String),
+}
+
+/// What a poll round did, for the one-line summary.
+#[derive(Debug, Clone, Default)]
+pub struct PollSummary {
+    pub polled: usize,
+    pub not_modified: usize,
+    pub failed: usize,
+    pub new: usize,
+    pub updated: usize,
+    pub elapsed: Duration,
+}
+
+impl std::fmt::Display for PollSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "polled {} feeds: {} not modified, {} failed, {} new items, {} updated ({:.2}s)",
+            self.polled,
+            self.not_modified,
+            self.failed,
+            self.new,
+            self.updated,
+            self.elapsed.as_secs_f64()
+        )
+    }
+}
+
+/// Everything a refresh needs, passed as values.
+#[derive(Clone)]
+pub struct Refresher {
+    pub store: Store,
+    pub fetcher: Fetcher,
+    pub config: std::sync::Arc<Config>,
+}
+
+impl Refresher {
+    pub fn new(store: Store, config: std::sync::Arc<Config>) -> anyhow::Result<Refresher> {
+        let fetcher = Fetcher::new(&config.polling)?;
+        Ok(Refresher {
+            store,
+            fetcher,
+            config,
+        })
+    }
+
+    /// Polls the due feeds (or all active feeds), `polling.concurrency` at a time, then prunes
+    /// items past retention.
+    pub async fn poll_round(&self, all: bool) -> anyhow::Result<PollSummary> {
+        let started = Instant::now();
+        let due = self.store.due_feeds(Utc::now(), all).await?;
+        let mut summary = PollSummary {
+            polled: due.len(),
+            ..PollSummary::default()
+        };
+        let mut results = futures_util::stream::iter(due)
+            .map(|feed| async move {
+                let id = feed.id.clone();
+                (id, self.refresh(feed).await)
+            })
+            .buffer_unordered(self.config.polling.concurrency);
+        while let Some((id, result)) = results.next().await {
+            match result {
+                FeedResult::NotModified => summary.not_modified += 1,
+                FeedResult::Stored(c) => {
+                    summary.new += c.new;
+                    summary.updated += c.updated;
+                }
+                FeedResult::Failed(e) => {
+                    tracing::warn!(feed = %id, error = %e, "poll failed");
+                    summary.failed += 1;
+                }
+            }
+        }
+        drop(results);
+        let now = Utc::now();
+        let retention = chrono::Duration::from_std(self.config.database.retention)
+            .unwrap_or(chrono::Duration::days(180));
+        let pruned = self.store.prune_items(now - retention, now).await?;
+        if pruned > 0 {
+            tracing::info!(pruned, "items past retention pruned (tombstones kept)");
+        }
+        summary.elapsed = started.elapsed();
+        Ok(summary)
+    }
+
+    /// Polls one feed and records the outcome on its row. Never returns an error: a failure of
+    /// any step, the database included, is reported as `FeedResult::Failed`.
+    pub async fn refresh(&self, feed: FeedRow) -> FeedResult {
+        let now = Utc::now();
+        match self.try_refresh(&feed, now).await {
+            Ok(result) => result,
+            Err(failure) => {
+                let error_count = feed.error_count + 1;
+                let next = schedule::next_poll(
+                    &self.config.polling,
+                    &feed.id,
+                    Outcome::Failed {
+                        error_count,
+                        retry_after: failure.retry_after,
+                    },
+                    now,
+                );
+                let update = FeedUpdate {
+                    fetched_at: now,
+                    status: failure.status,
+                    error: Some(failure.message.clone()),
+                    next_poll_at: next,
+                    ..FeedUpdate::default()
+                };
+                if let Err(e) = self.store.record_failure(&feed.id, &update).await {
+                    return FeedResult::Failed(format!(
+                        "{}; and recording it failed: {e:#}",
+                        failure.message
+                    ));
+                }
+                FeedResult::Failed(failure.message)
+            }
+        }
+    }
+
+    async fn try_refresh(&self, feed: &FeedRow, now: DateTime<Utc>) -> Result<FeedResult, Failure> {
+        let url = Url::parse(&feed.url)
+            .map_err(|e| Failure::msg(format!("bad URL {}: {e}", feed.url)))?;
+        let outcome = self
+            .fetcher
+            .fetch(&url, &feed.validators)
+            .await
+            .map_err(|e| Failure {
+                status: e.status(),
+                retry_after: e.retry_after(),
+                message: e.to_string(),
+            })?;
+        match outcome {
+            FetchOutcome::NotModified(fetched) => {
+                self.record_unchanged(feed, &fetched, now).await?;
+                Ok(FeedResult::NotModified)
+            }
+            FetchOutcome::Body(fetched) => {
+                let body_hash = hash_bytes(&fetched.body);
+                if feed.body_hash.as_deref() == Some(body_hash.as_str()) {
+                    self.record_unchanged(feed, &fetched, now).await?;
+                    return Ok(FeedResult::NotModified);
+                }
+                self.store_body(feed, fetched, body_hash, now).await
+            }
+        }
+    }
+
+    async fn store_body(
+        &self,
+        feed: &FeedRow,
+        mut fetched: Fetched,
+        body_hash: String,
+        now: DateTime<Utc>,
+    ) -> Result<FeedResult, Failure> {
+        let ctx = ParseContext {
+            base: Some(fetched.final_url.clone()),
+            http_charset: fetched.charset(),
+            timezone: self.config.digest.timezone,
+            now,
+        };
+        let body = std::mem::take(&mut fetched.body);
+        // Parsing and sanitising are CPU work: keep them off the async workers.
+        let parsed = tokio::task::spawn_blocking(move || parser::parse(&body, &ctx))
+            .await
+            .map_err(|e| Failure::msg(format!("parser crashed: {e}")))?
+            .map_err(|e| Failure {
+                status: Some(fetched.status),
+                retry_after: None,
+                message: format!("parse error: {e}"),
+            })?;
+        let items_last_week = self
+            .store
+            .items_last_week(&feed.id, now)
+            .await
+            .map_err(Failure::db)?;
+        let dated_new = parsed
+            .items
+            .iter()
+            .filter(|i| !i.date_estimated && i.published > now - chrono::Duration::days(7))
+            .count() as u32;
+        let ttl = parsed.ttl.map(|m| Duration::from_secs(u64::from(m) * 60));
+        let outcome = Outcome::Ok {
+            items_last_week: Some(items_last_week.max(dated_new)),
+            ttl,
+            max_age: fetched.max_age,
+        };
+        let update = FeedUpdate {
+            fetched_at: now,
+            status: Some(fetched.status),
+            error: None,
+            next_poll_at: schedule::next_poll(&self.config.polling, &feed.id, outcome, now),
+            validators: Some(fetched.validators.clone()),
+            body_hash: Some(body_hash),
+            title: parsed.title.clone(),
+            site_url: parsed.link.clone(),
+            format: Some(parsed.format.to_string()),
+            moved_to: fetched.moved_to.as_ref().map(Url::to_string),
+            ttl,
+        };
+        let counts = self
+            .store
+            .store_poll(&feed.id, &parsed.items, &update)
+            .await
+            .map_err(Failure::db)?;
+        Ok(FeedResult::Stored(counts))
+    }
+
+    async fn record_unchanged(
+        &self,
+        feed: &FeedRow,
+        fetched: &Fetched,
+        now: DateTime<Utc>,
+    ) -> Result<(), Failure> {
+        let items_last_week = self
+            .store
+            .items_last_week(&feed.id, now)
+            .await
+            .map_err(Failure::db)?;
+        let outcome = Outcome::Ok {
+            items_last_week: Some(items_last_week),
+            ttl: feed.ttl,
+            max_age: fetched.max_age,
+        };
+        // A 304 may omit the validators: keep the ones that earned it.
+        let validators = crate::reader::fetcher::Validators {
+            etag: fetched
+                .validators
+                .etag
+                .clone()
+                .or_else(|| feed.validators.etag.clone()),
+            last_modified: fetched
+                .validators
+                .last_modified
+                .clone()
+                .or_else(|| feed.validators.last_modified.clone()),
+        };
+        let update = FeedUpdate {
+            fetched_at: now,
+            status: Some(fetched.status),
+            next_poll_at: schedule::next_poll(&self.config.polling, &feed.id, outcome, now),
+            validators: Some(validators),
+            moved_to: fetched.moved_to.as_ref().map(Url::to_string),
+            ttl: feed.ttl,
+            ..FeedUpdate::default()
+        };
+        self.store
+            .record_unchanged(&feed.id, &update)
+            .await
+            .map_err(Failure::db)
+    }
+}
+
+/// Why a refresh failed, with what the scheduler needs from it.
+struct Failure {
+    status: Option<u16>,
+    retry_after: Option<Duration>,
+    message: String,
+}
+
+impl Failure {
+    fn msg(message: String) -> Failure {
+        Failure {
+            status: None,
+            retry_after: None,
+            message,
+        }
+    }
+
+    fn db(e: anyhow::Error) -> Failure {
+        Failure::msg(format!("database: {e:#}"))
+    }
+}
+
+fn hash_bytes(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

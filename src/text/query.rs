@@ -1,0 +1,488 @@
+//! The topic query language: turning what a subscriber typed into clauses of phrases, each with
+//! its column, or into a [`QueryError`] that says where and why the query is malformed.
+//!
+//! It owns syntax only. Spelling comes from `fold`; deciding whether a text matches lives in
+//! `matcher` (one query) and `index` (many queries at once).
+//!
+//! Grammar, loosest first: a query is clauses ANDed together; a clause is one unit or
+//! `unit OR unit …`; a unit is a phrase, or `-phrase` to exclude it (not inside an OR). A phrase
+//! is `"quoted words"`, a run of Capitalised words (`Lào Cai`), or one word; one word joined by
+//! punctuation (`COVID-19`, `H'Mông`) is a phrase of its syllables. Quotes may be `"` or `“ ”`.
+//! Words with no letter or digit (`&`, `—`) are ignored, as punctuation is in text.
+
+use std::fmt;
+
+use super::fold::FoldedText;
+
+/// A parsed topic query. Build one with [`Query::parse`]; match with [`Query::matches`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Query {
+    source: String,
+    clauses: Vec<Clause>,
+}
+
+/// One ANDed part of a query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Clause {
+    /// At least one of these phrases must occur: one phrase, or the alternatives of `A OR B`.
+    Require(Vec<Phrase>),
+    /// This phrase must not occur (`-term`, `-"phrase"`).
+    Exclude(Phrase),
+}
+
+/// Consecutive syllables that must occur in order; punctuation between them is ignored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Phrase {
+    /// 1-based character column where the phrase starts in the query (its `-` aside).
+    pub column: usize,
+    /// How the phrase was written.
+    pub kind: PhraseKind,
+    /// At least one syllable.
+    pub syllables: Vec<QuerySyllable>,
+}
+
+/// How a phrase was written in the query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PhraseKind {
+    /// One whitespace-delimited word: one syllable, or several joined by punctuation.
+    Word,
+    /// Between quotes.
+    Quoted,
+    /// A run of two or more Capitalised words.
+    Capitalised,
+}
+
+/// One folded query syllable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuerySyllable {
+    /// NFC, lower case, canonical tone placement.
+    pub folded: String,
+    /// Written without any diacritic, so it matches the syllable with any diacritics.
+    pub unmarked: bool,
+}
+
+/// A malformed query: where (1-based character column) and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("column {column}: {reason}")]
+pub struct QueryError {
+    /// 1-based column, counted in characters, of the part at fault.
+    pub column: usize,
+    /// What is wrong there.
+    pub reason: QueryErrorKind,
+}
+
+/// The ways a query can be malformed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum QueryErrorKind {
+    #[error("empty query")]
+    Empty,
+    #[error("unbalanced quote")]
+    UnbalancedQuote,
+    #[error("empty phrase")]
+    EmptyPhrase,
+    #[error("dangling OR")]
+    DanglingOr,
+    #[error("nothing to exclude after '-'")]
+    DanglingMinus,
+    #[error("an exclusion cannot be an OR alternative")]
+    ExclusionInOr,
+    #[error("only exclusions; name something to look for")]
+    OnlyExclusions,
+}
+
+fn error(column: usize, reason: QueryErrorKind) -> QueryError {
+    QueryError { column, reason }
+}
+
+impl Query {
+    /// Parses `source`; see the module documentation for the grammar.
+    pub fn parse(source: &str) -> Result<Self, QueryError> {
+        let chars: Vec<char> = source.chars().collect();
+        let tokens = tokenize(&chars)?;
+        let items = units(&tokens)?;
+        let clauses = clauses(items)?;
+        Ok(Self {
+            source: source.to_owned(),
+            clauses,
+        })
+    }
+
+    /// The query as typed.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The ANDed clauses; at least one is a [`Clause::Require`].
+    pub fn clauses(&self) -> &[Clause] {
+        &self.clauses
+    }
+}
+
+/// Prints an equivalent query in folded form, e.g. `"lào cai" lũ OR lụt -bão`.
+impl fmt::Display for Query {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, clause) in self.clauses.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            match clause {
+                Clause::Require(alternatives) => {
+                    for (j, phrase) in alternatives.iter().enumerate() {
+                        if j > 0 {
+                            f.write_str(" OR ")?;
+                        }
+                        write!(f, "{phrase}")?;
+                    }
+                }
+                Clause::Exclude(phrase) => write!(f, "-{phrase}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Phrase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let words: Vec<&str> = self.syllables.iter().map(|s| s.folded.as_str()).collect();
+        match words.as_slice() {
+            [one] => f.write_str(one),
+            _ => write!(f, "\"{}\"", words.join(" ")),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum TokenKind {
+    Or,
+    Word(String),
+    Quoted(String),
+}
+
+#[derive(Debug)]
+struct Token {
+    column: usize,
+    /// Column of a `-` written before the token.
+    minus: Option<usize>,
+    kind: TokenKind,
+}
+
+fn is_quote(c: char) -> bool {
+    matches!(c, '"' | '“' | '”')
+}
+
+fn tokenize(chars: &[char]) -> Result<Vec<Token>, QueryError> {
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while let Some(&c) = chars.get(i) {
+        if c.is_whitespace() {
+            i += 1;
+            continue;
+        }
+        let mut minus = None;
+        if c == '-' {
+            minus = Some(i + 1);
+            i += 1;
+            match chars.get(i) {
+                Some(&next) if !next.is_whitespace() && next != '-' => {}
+                _ => return Err(error(i, QueryErrorKind::DanglingMinus)),
+            }
+        }
+        let column = i + 1;
+        let rest = &chars[i..];
+        let (kind, len) = if rest.first().copied().is_some_and(is_quote) {
+            let close = rest[1..]
+                .iter()
+                .position(|&c| is_quote(c))
+                .ok_or(error(column, QueryErrorKind::UnbalancedQuote))?;
+            (
+                TokenKind::Quoted(rest[1..=close].iter().collect()),
+                close + 2,
+            )
+        } else {
+            let len = rest
+                .iter()
+                .position(|&c| c.is_whitespace() || is_quote(c))
+                .unwrap_or(rest.len());
+            let word: String = rest[..len].iter().collect();
+            let kind = if word == "OR" && minus.is_none() {
+                TokenKind::Or
+            } else {
+                TokenKind::Word(word)
+            };
+            (kind, len)
+        };
+        tokens.push(Token {
+            column,
+            minus,
+            kind,
+        });
+        i += len;
+    }
+    Ok(tokens)
+}
+
+/// A phrase with its exclusion mark, or an `OR`, in query order.
+enum Item {
+    Or(usize),
+    Unit {
+        minus: Option<usize>,
+        phrase: Phrase,
+    },
+}
+
+fn query_syllables(raw: &str) -> Vec<QuerySyllable> {
+    FoldedText::new(raw)
+        .iter()
+        .map(|(folded, base)| QuerySyllable {
+            folded: folded.to_owned(),
+            unmarked: folded == base,
+        })
+        .collect()
+}
+
+/// Whether a word starts with a capital letter (its first letter or digit is upper case).
+fn is_capitalised(raw: &str) -> bool {
+    raw.chars()
+        .find(|c| c.is_alphanumeric())
+        .is_some_and(char::is_uppercase)
+}
+
+fn capitalised_word(token: &Token) -> Option<&str> {
+    match &token.kind {
+        TokenKind::Word(raw) if token.minus.is_none() && is_capitalised(raw) => Some(raw),
+        _ => None,
+    }
+}
+
+fn units(tokens: &[Token]) -> Result<Vec<Item>, QueryError> {
+    let mut items = Vec::new();
+    let mut i = 0;
+    while let Some(token) = tokens.get(i) {
+        i += 1;
+        let (kind, syllables) = match &token.kind {
+            TokenKind::Or => {
+                items.push(Item::Or(token.column));
+                continue;
+            }
+            TokenKind::Quoted(inner) => (PhraseKind::Quoted, query_syllables(inner)),
+            TokenKind::Word(raw) => {
+                let mut syllables = query_syllables(raw);
+                let mut kind = PhraseKind::Word;
+                if is_capitalised(raw) {
+                    while let Some(next) = tokens.get(i).and_then(capitalised_word) {
+                        syllables.extend(query_syllables(next));
+                        kind = PhraseKind::Capitalised;
+                        i += 1;
+                    }
+                }
+                (kind, syllables)
+            }
+        };
+        if syllables.is_empty() {
+            match (token.minus, kind) {
+                (_, PhraseKind::Quoted) => {
+                    return Err(error(token.column, QueryErrorKind::EmptyPhrase));
+                }
+                (Some(minus), _) => return Err(error(minus, QueryErrorKind::DanglingMinus)),
+                (None, _) => continue,
+            }
+        }
+        let phrase = Phrase {
+            column: token.column,
+            kind,
+            syllables,
+        };
+        items.push(Item::Unit {
+            minus: token.minus,
+            phrase,
+        });
+    }
+    Ok(items)
+}
+
+fn clauses(items: Vec<Item>) -> Result<Vec<Clause>, QueryError> {
+    let mut clauses = Vec::new();
+    let mut first_exclusion = None;
+    let mut items = items.into_iter().peekable();
+    while let Some(item) = items.next() {
+        let (minus, phrase) = match item {
+            Item::Or(column) => return Err(error(column, QueryErrorKind::DanglingOr)),
+            Item::Unit { minus, phrase } => (minus, phrase),
+        };
+        let mut alternatives = vec![(minus, phrase)];
+        while let Some(&Item::Or(column)) = items.peek() {
+            items.next();
+            match items.next() {
+                Some(Item::Unit { minus, phrase }) => alternatives.push((minus, phrase)),
+                _ => return Err(error(column, QueryErrorKind::DanglingOr)),
+            }
+        }
+        if let [(Some(minus), _)] = alternatives.as_slice() {
+            first_exclusion.get_or_insert(*minus);
+            if let Some((_, phrase)) = alternatives.pop() {
+                clauses.push(Clause::Exclude(phrase));
+            }
+            continue;
+        }
+        if let Some(minus) = alternatives.iter().find_map(|(minus, _)| *minus) {
+            return Err(error(minus, QueryErrorKind::ExclusionInOr));
+        }
+        clauses.push(Clause::Require(
+            alternatives.into_iter().map(|(_, phrase)| phrase).collect(),
+        ));
+    }
+    if clauses.iter().any(|c| matches!(c, Clause::Require(_))) {
+        return Ok(clauses);
+    }
+    Err(match first_exclusion {
+        Some(column) => error(column, QueryErrorKind::OnlyExclusions),
+        None => error(1, QueryErrorKind::Empty),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(query: &str) -> String {
+        match Query::parse(query) {
+            Ok(parsed) => panic!("{query:?} parsed as {parsed}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn shape(query: &str) -> String {
+        match Query::parse(query) {
+            Ok(parsed) => parsed.to_string(),
+            Err(e) => panic!("{query:?}: {e}"),
+        }
+    }
+
+    #[test]
+    fn unbalanced_quote_is_reported_at_the_opening_quote() {
+        assert_eq!(err(r#"lũ OR "Lào Cai"#), "column 7: unbalanced quote");
+    }
+
+    #[test]
+    fn dangling_or_is_reported_at_the_or() {
+        assert_eq!(err("lũ OR"), "column 4: dangling OR");
+        assert_eq!(err("OR lũ"), "column 1: dangling OR");
+        assert_eq!(err("lũ OR OR lụt"), "column 4: dangling OR");
+    }
+
+    #[test]
+    fn empty_query_is_an_error() {
+        assert_eq!(err(""), "column 1: empty query");
+        assert_eq!(err("   "), "column 1: empty query");
+        assert_eq!(err(" … & "), "column 1: empty query");
+    }
+
+    #[test]
+    fn a_query_of_only_exclusions_is_an_error() {
+        assert_eq!(
+            err("-lũ -\"Lào Cai\""),
+            "column 1: only exclusions; name something to look for"
+        );
+    }
+
+    #[test]
+    fn a_minus_needs_something_to_exclude() {
+        assert_eq!(err("lũ -"), "column 4: nothing to exclude after '-'");
+        assert_eq!(err("lũ - lụt"), "column 4: nothing to exclude after '-'");
+        assert_eq!(err("lũ --lụt"), "column 4: nothing to exclude after '-'");
+    }
+
+    #[test]
+    fn empty_quotes_are_an_error() {
+        assert_eq!(err(r#"lũ "…""#), "column 4: empty phrase");
+    }
+
+    #[test]
+    fn an_exclusion_cannot_be_an_or_alternative() {
+        assert_eq!(
+            err("lũ OR -lụt"),
+            "column 7: an exclusion cannot be an OR alternative"
+        );
+    }
+
+    #[test]
+    fn columns_count_characters_not_bytes() {
+        assert_eq!(err("Đảng ủy \"x"), "column 9: unbalanced quote");
+    }
+
+    #[test]
+    fn capitalised_runs_are_phrases_and_other_words_are_terms() {
+        assert_eq!(shape("lũ Lào Cai bão"), r#"lũ "lào cai" bão"#);
+        assert_eq!(
+            shape("Bát Xát OR Lào Cai -Hà Nội"),
+            r#""bát xát" OR "lào cai" -"hà nội""#
+        );
+    }
+
+    #[test]
+    fn a_minus_inside_a_capitalised_run_starts_a_new_unit() {
+        assert_eq!(shape("Lào -Cai"), "lào -cai");
+    }
+
+    #[test]
+    fn or_binds_tighter_than_and() {
+        let query = Query::parse("lũ OR lụt Yên Bái").expect("parses");
+        assert_eq!(query.clauses().len(), 2);
+        assert!(
+            matches!(&query.clauses()[0], Clause::Require(alternatives) if alternatives.len() == 2)
+        );
+    }
+
+    #[test]
+    fn lower_case_or_is_a_word() {
+        assert_eq!(shape("lũ or lụt"), "lũ or lụt");
+    }
+
+    #[test]
+    fn a_word_joined_by_punctuation_is_a_phrase() {
+        assert_eq!(shape("covid-19 OR h'mông"), r#""covid 19" OR "h mông""#);
+        assert_eq!(shape("COVID-19 Lào Cai"), r#""covid 19 lào cai""#);
+    }
+
+    #[test]
+    fn curly_quotes_quote_a_phrase() {
+        assert_eq!(shape("“sạt lở đất”"), r#""sạt lở đất""#);
+    }
+
+    #[test]
+    fn phrases_remember_their_column_and_kind() {
+        let query = Query::parse(r#"bão -"áp thấp""#).expect("parses");
+        let Clause::Exclude(phrase) = &query.clauses()[1] else {
+            panic!("{query:?}")
+        };
+        assert_eq!((phrase.column, phrase.kind), (6, PhraseKind::Quoted));
+    }
+
+    #[test]
+    fn syllables_know_whether_they_were_written_bare() {
+        let query = Query::parse("dang đảng").expect("parses");
+        let unmarked: Vec<bool> = query
+            .clauses()
+            .iter()
+            .flat_map(|c| match c {
+                Clause::Require(alternatives) => alternatives.clone(),
+                Clause::Exclude(phrase) => vec![phrase.clone()],
+            })
+            .map(|p| p.syllables[0].unmarked)
+            .collect();
+        assert_eq!(unmarked, [true, false]);
+    }
+
+    #[test]
+    fn display_reparses_to_the_same_clauses() {
+        for source in [
+            "Lào Cai lũ OR lụt -bão",
+            r#""sạt lở" -"Hà Giang" or"#,
+            "COVID-19 OR H5N1 dang",
+        ] {
+            let query = Query::parse(source).expect("parses");
+            let again = Query::parse(&query.to_string()).expect("reparses");
+            assert_eq!(again.to_string(), query.to_string(), "{source}");
+        }
+    }
+}

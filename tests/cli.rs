@@ -1,0 +1,150 @@
+//! The real `tinbao` binary: `check`, `poll --once`, `feeds --json`, `inspect --json`.
+
+use crate::support::{FixtureServer, Route, feeds_toml, rss_doc};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn tinbao(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tinbao"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("TINBAO_DATABASE_URL")
+        .env_remove("TINBAO_CONFIG")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run tinbao")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn check_lists_every_problem_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[polling]\ninterval = \"soon\"\n\n[[category]]\nslug = \"thoi-su\"\ntitle = \"Thời sự\"\n\n[[feed]]\nid = \"a\"\nurl = \"https://a.vn/rss\"\ncategory = \"kinh-te\"\n";
+    std::fs::write(dir.path().join("feeds.toml"), text).unwrap();
+    let out = tinbao(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("feeds.toml:2:12: invalid duration"), "{err}");
+    assert!(
+        err.contains("feeds.toml:11:12: feed \"a\" names category \"kinh-te\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_shipped_feeds_toml_is_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = tinbao(root, &["check", "--config", "feeds.toml"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout(&out).contains("ok ("));
+}
+
+#[tokio::test]
+async fn poll_once_prints_a_summary_and_feeds_shows_state() {
+    let server = FixtureServer::start().await;
+    server.set("/a.rss", Route::ok(rss_doc("A", "a", 3)));
+    server.set("/down.rss", Route::status(503).header("retry-after", "120"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = feeds_toml(
+        &[
+            ("a", server.url("/a.rss")),
+            ("down", server.url("/down.rss")),
+        ],
+        "",
+    );
+    std::fs::write(dir.path().join("feeds.toml"), config).unwrap();
+    let path = dir.path().to_path_buf();
+
+    let out = tokio::task::spawn_blocking(move || tinbao(&path, &["poll", "--once"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout(&out);
+    assert!(
+        line.starts_with("polled 2 feeds: 0 not modified, 1 failed, 3 new items, 0 updated"),
+        "{line}"
+    );
+
+    let path = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || tinbao(&path, &["feeds", "--json"]))
+        .await
+        .unwrap();
+    let states: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let down = states
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "down")
+        .unwrap();
+    assert_eq!(down["last_status"], 503);
+    assert_eq!(down["error_count"], 1);
+    let a = states
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "a")
+        .unwrap();
+    assert_eq!(a["item_count"], 3);
+
+    let path = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || tinbao(&path, &["feeds"]))
+        .await
+        .unwrap();
+    let table = stdout(&out);
+    assert!(
+        table.contains("down") && table.contains("HTTP 503"),
+        "{table}"
+    );
+}
+
+#[tokio::test]
+async fn inspect_prints_the_documented_json_without_writing() {
+    let server = FixtureServer::start().await;
+    server.set("/i.rss", Route::ok(rss_doc("Báo Lào Cai", "i", 2)));
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/i.rss");
+    let path = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || tinbao(&path, &["inspect", &url, "--json"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["feed"]["title"], "Báo Lào Cai");
+    assert_eq!(v["feed"]["format"], "rss2.0");
+    let item = &v["items"][0];
+    assert_eq!(item["id"], "i-0");
+    assert_eq!(item["url"], "https://baolaocai.vn/i/0.html");
+    for key in [
+        "title",
+        "summary",
+        "published",
+        "updated",
+        "authors",
+        "categories",
+    ] {
+        assert!(item.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "inspect wrote nothing"
+    );
+}

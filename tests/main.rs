@@ -1,0 +1,9 @@
+//! The one integration-test binary: real HTTP servers on loopback, real SQLite files, the real
+//! `tinbao` binary.
+
+mod support;
+
+mod cli;
+mod conformance;
+mod ingest;
+mod match_cli;

@@ -1,0 +1,85 @@
+//! Test helpers: a fixture HTTP server serving feed documents over loopback with configurable
+//! behaviour, and `TestApp`, a temp directory with a feeds.toml, a SQLite file and a Refresher.
+
+pub mod fixture;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use tinbao::config::Config;
+use tinbao::reader::refresh::Refresher;
+use tinbao::storage::Store;
+
+pub use fixture::{FixtureServer, Route};
+
+pub struct TestApp {
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub refresher: Refresher,
+}
+
+/// A feeds.toml with one category and the given `(id, url)` feeds, plus extra `[polling]` lines.
+pub fn feeds_toml(feeds: &[(&str, String)], polling: &str) -> String {
+    let mut text = format!(
+        "[database]\nurl = \"sqlite://tinbao.db\"\n\n[polling]\nconcurrency = 16\n{polling}\n\n[[category]]\nslug = \"thoi-su\"\ntitle = \"Thời sự\"\n"
+    );
+    for (id, url) in feeds {
+        text.push_str(&format!("\n[[feed]]\nid = \"{id}\"\nurl = \"{url}\"\ncategory = \"thoi-su\"\nprovince = \"lao-cai\"\n"));
+    }
+    text
+}
+
+impl TestApp {
+    pub async fn start(config_text: &str) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = dir.path().join("feeds.toml");
+        std::fs::write(&config_path, config_text).expect("write config");
+        let config = Arc::new(Config::load(&config_path).expect("valid test config"));
+        let store = Store::open(&config.database.url, &config.base_dir())
+            .await
+            .expect("open store");
+        store
+            .sync_feeds(&config.feeds, chrono::Utc::now())
+            .await
+            .expect("sync feeds");
+        let refresher = Refresher::new(store.clone(), config.clone()).expect("refresher");
+        TestApp {
+            dir,
+            config_path,
+            config,
+            store,
+            refresher,
+        }
+    }
+
+    pub async fn poll_all(&self) -> tinbao::reader::refresh::PollSummary {
+        self.refresher.poll_round(true).await.expect("poll round")
+    }
+
+    pub async fn feed(&self, id: &str) -> tinbao::storage::FeedState {
+        self.store
+            .feed_states()
+            .await
+            .expect("states")
+            .into_iter()
+            .find(|s| s.id == id)
+            .expect("feed exists")
+    }
+}
+
+/// An RSS 2.0 document with `n` Vietnamese items whose guids start with `prefix`.
+pub fn rss_doc(title: &str, prefix: &str, n: usize) -> String {
+    let mut items = String::new();
+    for i in 0..n {
+        items.push_str(&format!(
+            "<item><title>Tin {prefix} số {i}: Lào Cai xây dựng nông thôn mới</title><link>https://baolaocai.vn/{prefix}/{i}.html</link>\
+             <guid>{prefix}-{i}</guid><description><![CDATA[<p>Huyện Bảo Thắng, tỉnh Lào Cai: bài {i}.</p>]]></description>\
+             <pubDate>Sat, 28 Nov 2026 0{}:00:00 +0700</pubDate></item>",
+            i % 10
+        ));
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss version=\"2.0\"><channel><title>{title}</title><link>https://baolaocai.vn/</link>{items}</channel></rss>"
+    )
+}
