@@ -17,7 +17,7 @@ use unicode_normalization::UnicodeNormalization;
 const ITEMS: usize = 100_000;
 const QUERY_COUNTS: [usize; 4] = [12_500, 25_000, 50_000, 100_000];
 const VOCABULARY: usize = 6_000;
-const NAMES: usize = 600;
+const NAMES: usize = 20_000;
 /// Query syllables skip this many of the most frequent syllables.
 const SKIP_COMMON: usize = 40;
 
@@ -136,15 +136,17 @@ fn capitalise(word: &str) -> String {
 struct Corpus {
     vocabulary: Vec<String>,
     zipf: Zipf,
-    /// Names of two or three syllables, lower case.
+    /// Names (places, people, bodies) of two or three syllables, lower case.
     names: Vec<Vec<String>>,
+    /// Names are Zipf-distributed in text too: a few are everywhere, most are rare.
+    name_zipf: Zipf,
 }
 
 impl Corpus {
     fn new(rng: &mut Rng) -> Self {
         let vocabulary = vocabulary(rng);
         let zipf = Zipf::new(vocabulary.len());
-        let names = (0..NAMES)
+        let names: Vec<Vec<String>> = (0..NAMES)
             .map(|_| {
                 let len = 2 + rng.below(2);
                 (0..len)
@@ -152,10 +154,12 @@ impl Corpus {
                     .collect()
             })
             .collect();
+        let name_zipf = Zipf::new(names.len());
         Self {
             vocabulary,
             zipf,
             names,
+            name_zipf,
         }
     }
 
@@ -166,7 +170,7 @@ impl Corpus {
                 out.push_str(if rng.chance(8) { ", " } else { " " });
             }
             if rng.chance(6) {
-                let name = &self.names[rng.below(self.names.len())];
+                let name = &self.names[self.name_zipf.draw(rng)];
                 let name: Vec<String> = name.iter().map(|w| capitalise(w)).collect();
                 out.push_str(&name.join(" "));
                 written += name.len();
@@ -219,32 +223,62 @@ impl Corpus {
         &self.names[rng.below(self.names.len())]
     }
 
-    fn query(&self, rng: &mut Rng) -> String {
-        match rng.below(20) {
-            0..=9 => self.term(rng),
-            10..=12 => format!("{} {}", self.term(rng), self.term(rng)),
-            13 => format!(
+    fn capitalised_name(&self, rng: &mut Rng) -> String {
+        let name: Vec<String> = self.name(rng).iter().map(|w| capitalise(w)).collect();
+        name.join(" ")
+    }
+
+    fn query(&self, rng: &mut Rng, mix: Mix) -> String {
+        let pair = |rng: &mut Rng| {
+            format!(
                 "\"{} {}\"",
                 self.topic_syllable(rng),
                 self.topic_syllable(rng)
-            ),
-            14 => format!("\"{}\"", self.name(rng).join(" ")),
-            15 => {
-                let name: Vec<String> = self.name(rng).iter().map(|w| capitalise(w)).collect();
-                format!("{} {}", name.join(" "), self.term(rng))
-            }
-            16 | 17 => format!("{} OR {}", self.term(rng), self.term(rng)),
-            18 => format!("{} -{}", self.term(rng), self.term(rng)),
-            _ => format!("{} -\"{}\"", self.term(rng), self.name(rng).join(" ")),
+            )
+        };
+        match mix {
+            Mix::Broad => match rng.below(20) {
+                0..=9 => self.term(rng),
+                10..=12 => format!("{} {}", self.term(rng), self.term(rng)),
+                13 => pair(rng),
+                14 => format!("\"{}\"", self.name(rng).join(" ")),
+                15 => format!("{} {}", self.capitalised_name(rng), self.term(rng)),
+                16 | 17 => format!("{} OR {}", self.term(rng), self.term(rng)),
+                18 => format!("{} -{}", self.term(rng), self.term(rng)),
+                _ => format!("{} -\"{}\"", self.term(rng), self.name(rng).join(" ")),
+            },
+            Mix::Specific => match rng.below(10) {
+                0..=2 => self.capitalised_name(rng),
+                3 | 4 => format!("{} {}", self.capitalised_name(rng), self.term(rng)),
+                5 | 6 => format!("{} {}", self.topic_syllable(rng), self.topic_syllable(rng)),
+                7 => pair(rng),
+                8 => format!(
+                    "\"{}\" OR \"{}\"",
+                    self.name(rng).join(" "),
+                    self.name(rng).join(" ")
+                ),
+                _ => format!("{} -{}", self.capitalised_name(rng), self.term(rng)),
+            },
         }
     }
 }
 
-fn distinct_queries(corpus: &Corpus, rng: &mut Rng, count: usize) -> Vec<Query> {
+/// What kind of topics the subscribers follow.
+#[derive(Clone, Copy, Debug)]
+enum Mix {
+    /// Half single words (bare or marked), the rest pairs, phrases, names, OR and exclusions:
+    /// an item matches about 2% of the queries, so the output itself grows with them.
+    Broad,
+    /// Names and phrases, pairs of words, a few OR and exclusions: matches are rare, so what
+    /// grows is only the index's own work.
+    Specific,
+}
+
+fn distinct_queries(corpus: &Corpus, rng: &mut Rng, mix: Mix, count: usize) -> Vec<Query> {
     let mut seen = HashSet::new();
     let mut queries = Vec::with_capacity(count);
     while queries.len() < count {
-        let source = corpus.query(rng);
+        let source = corpus.query(rng, mix);
         if !seen.insert(source.clone()) {
             continue;
         }
@@ -260,34 +294,13 @@ fn seconds(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
-fn main() {
-    let mut rng = Rng(0x7469_6e62_616f);
-    let started = Instant::now();
-    let corpus = Corpus::new(&mut rng);
-    let items: Vec<String> = (0..ITEMS).map(|_| corpus.item(&mut rng)).collect();
-    let largest = QUERY_COUNTS.iter().copied().max().unwrap_or(0);
-    let queries = distinct_queries(&corpus, &mut rng, largest);
-    let syllables: usize = items.iter().map(|t| FoldedText::new(t).len()).sum();
-    println!(
-        "generated {ITEMS} items ({:.1} syllables each, vocabulary {}) and {largest} distinct queries in {:.1} s",
-        syllables as f64 / ITEMS as f64,
-        corpus.vocabulary.len(),
-        seconds(started.elapsed())
-    );
-
-    let fold_started = Instant::now();
-    let mut folded = FoldedText::default();
-    for item in &items {
-        folded.refill(item);
-    }
-    println!(
-        "folding alone (no queries): {:.2} s",
-        seconds(fold_started.elapsed())
-    );
+/// Prints one table row per query count: index build, matching all items, and the matches.
+fn run(mix: Mix, items: &[String], queries: &[Query]) {
     println!();
+    println!("{mix:?} topics, {} items, one thread:", items.len());
     println!(
-        "{:>9}  {:>11}  {:>10}  {:>10}  {:>13}",
-        "queries", "index build", "match", "items/s", "total matches"
+        "{:>9}  {:>11}  {:>10}  {:>10}  {:>13}  {:>12}",
+        "queries", "index build", "match", "items/s", "total matches", "matches/item"
     );
     for count in QUERY_COUNTS {
         let build_started = Instant::now();
@@ -300,17 +313,48 @@ fn main() {
         let mut scratch = MatchScratch::default();
         let mut matched = Vec::new();
         let mut total = 0usize;
-        for item in &items {
+        for item in items {
             matched.clear();
             index.matches_into(item, &mut scratch, &mut matched);
             total += matched.len();
         }
         let elapsed = match_started.elapsed();
         println!(
-            "{count:>9}  {:>9.2} s  {:>8.2} s  {:>10.0}  {total:>13}",
+            "{count:>9}  {:>9.2} s  {:>8.2} s  {:>10.0}  {total:>13}  {:>12.1}",
             seconds(build),
             seconds(elapsed),
-            ITEMS as f64 / seconds(elapsed)
+            items.len() as f64 / seconds(elapsed),
+            total as f64 / items.len() as f64
         );
     }
+}
+
+fn main() {
+    let mut rng = Rng(0x7469_6e62_616f);
+    let started = Instant::now();
+    let corpus = Corpus::new(&mut rng);
+    let items: Vec<String> = (0..ITEMS).map(|_| corpus.item(&mut rng)).collect();
+    let largest = QUERY_COUNTS.iter().copied().max().unwrap_or(0);
+    let broad = distinct_queries(&corpus, &mut rng, Mix::Broad, largest);
+    let specific = distinct_queries(&corpus, &mut rng, Mix::Specific, largest);
+    let syllables: usize = items.iter().map(|t| FoldedText::new(t).len()).sum();
+    println!(
+        "generated {ITEMS} items ({:.1} syllables each; vocabulary {}, {} names) and 2 x {largest} \
+         distinct queries in {:.1} s",
+        syllables as f64 / ITEMS as f64,
+        corpus.vocabulary.len(),
+        corpus.names.len(),
+        seconds(started.elapsed())
+    );
+    let fold_started = Instant::now();
+    let mut folded = FoldedText::default();
+    for item in &items {
+        folded.refill(item);
+    }
+    println!(
+        "folding alone, no queries: {:.2} s",
+        seconds(fold_started.elapsed())
+    );
+    run(Mix::Broad, &items, &broad);
+    run(Mix::Specific, &items, &specific);
 }

@@ -67,6 +67,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Offline demo: serve the bundled sample feeds on loopback and poll them into ./demo/.
+    Demo {
+        /// Where the demo keeps its config and database.
+        #[arg(long, default_value = "demo")]
+        dir: PathBuf,
+    },
     /// Print the lines of standard input that match a topic query (exit 1 if none, 2 if the
     /// query is malformed).
     Match {

@@ -35,6 +35,7 @@ async fn async_command(config: &std::path::Path, command: Command) -> anyhow::Re
         Command::Poll { once, all } => cli::poll(cli::load_config(config)?, once, all).await,
         Command::Feeds { json } => cli::feeds(cli::load_config(config)?, json).await,
         Command::Inspect { source, json } => cli::inspect(config, &source, json).await,
+        Command::Demo { dir } => tinbao::demo::run(&dir).await,
         Command::Check | Command::Match { .. } => unreachable!("handled without a runtime"),
     }
 }

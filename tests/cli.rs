@@ -148,3 +148,22 @@ async fn inspect_prints_the_documented_json_without_writing() {
         "inspect wrote nothing"
     );
 }
+
+#[test]
+fn demo_polls_the_bundled_samples_offline_and_stores_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = tinbao(dir.path(), &["demo", "--dir", "d"]);
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let text = stdout(&first);
+    assert!(
+        text.contains("polled 6 feeds: 0 not modified, 0 failed, 56 new items"),
+        "{text}"
+    );
+    let again = stdout(&tinbao(dir.path(), &["demo", "--dir", "d"]));
+    assert!(again.contains(", 0 new items"), "{again}");
+}

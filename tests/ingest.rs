@@ -485,3 +485,34 @@ async fn removing_a_feed_from_the_config_keeps_its_items() {
         "inactive feeds are not polled"
     );
 }
+
+#[tokio::test]
+async fn a_failing_write_in_a_group_commit_spares_the_other_feeds() {
+    use tinbao::reader::parser::{self, ParseContext};
+    use tinbao::storage::FeedUpdate;
+    let server = FixtureServer::start().await;
+    let app = app_with(&server, &["/real"], "").await;
+    let ctx = ParseContext {
+        base: None,
+        http_charset: None,
+        timezone: chrono_tz::Asia::Ho_Chi_Minh,
+        now: Utc::now(),
+    };
+    let items = parser::parse(rss_doc("R", "r", 3).as_bytes(), &ctx)
+        .unwrap()
+        .items;
+    let update = FeedUpdate {
+        fetched_at: Utc::now(),
+        next_poll_at: Utc::now(),
+        status: Some(200),
+        ..FeedUpdate::default()
+    };
+    // "ghost" has no row in `feeds`: its items violate the foreign key, inside the same group.
+    let (ghost, real) = tokio::join!(
+        app.store.store_poll("ghost", items.clone(), update.clone()),
+        app.store.store_poll("real", items.clone(), update.clone()),
+    );
+    assert!(ghost.is_err(), "the ghost feed's write fails");
+    assert_eq!(real.unwrap().new, 3);
+    assert_eq!(app.feed("real").await.item_count, 3);
+}

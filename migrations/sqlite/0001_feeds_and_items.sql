@@ -49,7 +49,6 @@ CREATE TABLE items (
 );
 CREATE INDEX items_published ON items (published_at);
 CREATE INDEX items_feed_published ON items (feed_id, published_at);
-CREATE INDEX items_first_seen ON items (first_seen_at);
 CREATE INDEX items_canonical ON items (canonical_url);
 
 -- Items removed by retention: never accepted as new again.

@@ -95,26 +95,76 @@ pub fn title_text(raw: &str) -> String {
     }
 }
 
-/// Sanitises an HTML fragment with an allow-list (ammonia's defaults: no scripts, styles, event
-/// handlers or `javascript:` links), resolves relative links against `base`, and marks links
-/// `noopener noreferrer`.
-pub fn sanitize_html(html: &str, base: Option<&Url>) -> String {
-    let html = html.trim();
-    if html.is_empty() {
-        return String::new();
+/// An allow-list HTML sanitiser for one document (ammonia's defaults: no scripts, styles,
+/// event handlers or `javascript:` links), resolving relative links against the document's base
+/// and marking links `noopener noreferrer`. Built once per document: building one is far
+/// costlier than using it.
+pub struct Sanitizer {
+    builder: ammonia::Builder<'static>,
+}
+
+impl Sanitizer {
+    pub fn new(base: Option<&Url>) -> Sanitizer {
+        let mut builder = ammonia::Builder::default();
+        builder.link_rel(Some("noopener noreferrer"));
+        match base {
+            Some(base) => builder.url_relative(ammonia::UrlRelative::RewriteWithBase(base.clone())),
+            None => builder.url_relative(ammonia::UrlRelative::PassThrough),
+        };
+        Sanitizer { builder }
     }
-    let mut b = ammonia::Builder::default();
-    b.link_rel(Some("noopener noreferrer"));
-    match base {
-        Some(base) => b.url_relative(ammonia::UrlRelative::RewriteWithBase(base.clone())),
-        None => b.url_relative(ammonia::UrlRelative::PassThrough),
-    };
-    let cleaned = b.clean(html).to_string();
-    let cleaned: String = cleaned
-        .chars()
-        .filter(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
-        .collect();
-    nfc(cleaned.trim())
+
+    /// The sanitised, NFC form of an HTML fragment, without characters XML 1.0 forbids.
+    pub fn clean(&self, html: &str) -> String {
+        let html = html.trim();
+        if html.is_empty() {
+            return String::new();
+        }
+        let cleaned = self.builder.clean(html).to_string();
+        let cleaned: String = cleaned
+            .chars()
+            .filter(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
+            .collect();
+        nfc(cleaned.trim())
+    }
+}
+
+/// Sanitises one fragment (convenience for single use; see `Sanitizer`).
+pub fn sanitize_html(html: &str, base: Option<&Url>) -> String {
+    Sanitizer::new(base).clean(html)
+}
+
+/// Plain text of HTML that came out of `Sanitizer::clean`. That output is well-formed and uses
+/// a closed set of escapes (&amp; &lt; &gt; &quot; &nbsp;), so a simple scan is exact here and
+/// saves parsing the HTML a second time. Block boundaries become spaces.
+pub fn text_of_sanitized(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        out.push_str(&rest[..lt]);
+        let tag = &rest[lt..];
+        let end = tag_end(tag);
+        if BLOCK_TAG.is_match(&tag[..end]) {
+            out.push(' ');
+        }
+        rest = &tag[end..];
+    }
+    out.push_str(rest);
+    clean_text(&unescape_serialized(&out))
+}
+
+/// Length of the tag at the start of `tag` (which starts with '<'), quotes respected.
+fn tag_end(tag: &str) -> usize {
+    let mut quote = None;
+    for (i, c) in tag.char_indices().skip(1) {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '>') => return i + 1,
+            _ => {}
+        }
+    }
+    tag.len()
 }
 
 /// Resolves `href` against `base`; absolute http(s) URLs only.

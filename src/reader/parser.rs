@@ -124,8 +124,9 @@ fn convert(feed: model::Feed, ctx: &ParseContext, not_permalinks: &HashSet<Strin
     let mut seen_links = HashSet::new();
     let mut duplicates = 0;
     let mut items = Vec::with_capacity(feed.entries.len());
+    let mut sanitizers = SanitizerCache::default();
     for entry in &feed.entries {
-        let mut item = convert_entry(entry, ctx, not_permalinks);
+        let mut item = convert_entry(entry, ctx, not_permalinks, &mut sanitizers);
         let link = item.canonical_url.clone();
         if !seen_keys.insert(item.key.clone()) {
             // The same GUID twice in one document: keep it under its link if that link is new
@@ -159,10 +160,31 @@ fn convert(feed: model::Feed, ctx: &ParseContext, not_permalinks: &HashSet<Strin
     }
 }
 
+/// One sanitiser per distinct base URL in a document (nearly always exactly one).
+#[derive(Default)]
+struct SanitizerCache {
+    by_base: Vec<(Option<Url>, normalize::Sanitizer)>,
+}
+
+impl SanitizerCache {
+    fn get(&mut self, base: Option<&Url>) -> &normalize::Sanitizer {
+        let at = match self.by_base.iter().position(|(b, _)| b.as_ref() == base) {
+            Some(i) => i,
+            None => {
+                self.by_base
+                    .push((base.cloned(), normalize::Sanitizer::new(base)));
+                self.by_base.len() - 1
+            }
+        };
+        &self.by_base[at].1
+    }
+}
+
 fn convert_entry(
     entry: &model::Entry,
     ctx: &ParseContext,
     not_permalinks: &HashSet<String>,
+    sanitizers: &mut SanitizerCache,
 ) -> NewItem {
     // xml:base on the entry wins over the document URL.
     let entry_base = entry
@@ -208,12 +230,13 @@ fn convert_entry(
         .as_ref()
         .and_then(|c| c.body.as_deref())
         .unwrap_or("");
-    let summary_html = normalize::sanitize_html(summary_raw, base);
-    let content_html = normalize::sanitize_html(content_raw, base);
-    let text = normalize::html_to_text(if summary_raw.trim().is_empty() {
-        content_raw
+    let sanitizer = sanitizers.get(base);
+    let summary_html = sanitizer.clean(summary_raw);
+    let content_html = sanitizer.clean(content_raw);
+    let text = normalize::text_of_sanitized(if summary_html.is_empty() {
+        &content_html
     } else {
-        summary_raw
+        &summary_html
     });
     let source_date = entry.published.or(entry.updated);
     let (published, date_estimated) =

@@ -223,7 +223,7 @@ impl Refresher {
         };
         let counts = self
             .store
-            .store_poll(&feed.id, &parsed.items, &update)
+            .store_poll(&feed.id, parsed.items, update)
             .await
             .map_err(Failure::db)?;
         Ok(FeedResult::Stored(counts))

@@ -195,9 +195,9 @@ fn root_element(text: &str) -> Option<Root> {
             i += rest.find("?>")? + 2;
         } else if rest.starts_with("<!") {
             i += skip_doctype(rest)?;
-        } else if rest.starts_with('<') {
+        } else if let Some(tag) = rest.strip_prefix('<') {
             let end = i + rest.find('>')? + 1;
-            let name: String = rest[1..]
+            let name: String = tag
                 .chars()
                 .take_while(|c| !c.is_whitespace() && *c != '>' && *c != '/')
                 .collect();

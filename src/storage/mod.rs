@@ -33,6 +33,8 @@ pub struct Store {
     pool: SqlitePool,
     /// SQLite has one writer; taking turns here avoids busy errors under concurrent polls.
     write_gate: Arc<tokio::sync::Mutex<()>>,
+    /// Successful polls go to the group-commit writer (see `store_poll`).
+    poll_jobs: tokio::sync::mpsc::Sender<items::PollJob>,
 }
 
 impl Store {
@@ -56,11 +58,21 @@ impl Store {
             .connect_with(options)
             .await
             .with_context(|| format!("opening database {}", path.display()))?;
+        let (poll_jobs, jobs) = tokio::sync::mpsc::channel(256);
         let store = Store {
             pool,
             write_gate: Arc::default(),
+            poll_jobs,
         };
         store.migrate().await.context("applying migrations")?;
+        // The writer's own handle has a dead sender, so the writer stops once every `Store`
+        // handed out is dropped.
+        let (closed, _) = tokio::sync::mpsc::channel(1);
+        let writer = Store {
+            poll_jobs: closed,
+            ..store.clone()
+        };
+        tokio::spawn(items::poll_writer(writer, jobs));
         Ok(store)
     }
 

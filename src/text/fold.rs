@@ -219,6 +219,22 @@ impl Folder {
         let folded_start = out.len();
         self.write_folded(out);
         let base_start = out.len();
+        let foreign = self
+            .letters
+            .iter()
+            .any(|l| l.base == OTHER && !l.ch.is_ascii());
+        if !foreign {
+            // Only Vietnamese letters: the base form differs exactly when one carries a mark.
+            let marked = self
+                .letters
+                .iter()
+                .any(|l| l.tone != 0 || l.has_quality_mark() || l.base == D_BAR);
+            if !marked {
+                return None;
+            }
+            self.write_base(out);
+            return Some(base_start);
+        }
         self.write_base(out);
         if out[folded_start..base_start] == out[base_start..] {
             out.truncate(base_start);
@@ -321,7 +337,10 @@ impl FoldedText {
         self.folder.raw.clear();
         for c in text.chars() {
             let in_word = !self.folder.raw.is_empty();
-            if c.is_alphanumeric() || (in_word && is_combining_mark(c)) {
+            // Vietnamese letters are found in the fold table before Unicode's slower tables.
+            let letter = c.is_ascii_alphanumeric()
+                || (!c.is_ascii() && (decode(c).is_some() || c.is_alphanumeric()));
+            if letter || (in_word && is_combining_mark(c)) {
                 self.folder.raw.push(c);
             } else if in_word && !is_ignorable(c) {
                 self.flush();

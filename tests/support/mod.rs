@@ -3,7 +3,6 @@
 
 pub mod fixture;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use tinbao::config::Config;
 use tinbao::reader::refresh::Refresher;
@@ -12,9 +11,8 @@ use tinbao::storage::Store;
 pub use fixture::{FixtureServer, Route};
 
 pub struct TestApp {
-    pub dir: tempfile::TempDir,
-    pub config_path: PathBuf,
-    pub config: Arc<Config>,
+    /// Kept so the folder (config, database) lives as long as the app.
+    _dir: tempfile::TempDir,
     pub store: Store,
     pub refresher: Refresher,
 }
@@ -45,9 +43,7 @@ impl TestApp {
             .expect("sync feeds");
         let refresher = Refresher::new(store.clone(), config.clone()).expect("refresher");
         TestApp {
-            dir,
-            config_path,
-            config,
+            _dir: dir,
             store,
             refresher,
         }

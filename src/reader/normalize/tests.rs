@@ -127,3 +127,17 @@ fn item_keys_prefer_guid_then_link_then_hash() {
     let c = item_key(None, None, "Tiêu đề", None, "khác");
     assert!(a.starts_with("h:") && a == b && a != c);
 }
+
+#[test]
+fn text_of_sanitized_html_matches_the_full_html_path() {
+    let samples = [
+        "<p>Lào</p><p>Cai &amp; Yên Bái</p>",
+        "<div>Bát<br>Xát <a href=\"/x?a=1&amp;b=2\" title=\"a>b\">xem</a></div>",
+        "Tom &lt;3 &quot;Jerry&quot; &nbsp;x",
+        "<ul><li>một</li><li>hai</li></ul><script>bad()</script>",
+    ];
+    for raw in samples {
+        let clean = sanitize_html(raw, None);
+        assert_eq!(text_of_sanitized(&clean), html_to_text(raw), "{raw}");
+    }
+}
