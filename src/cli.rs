@@ -46,6 +46,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Validate the configuration; print every problem as FILE:LINE:COL: reason.
     Check,
+    /// Run the daemon: poll feeds as they fall due, publish merged feeds, serve HTTP.
+    Run,
     /// Poll feeds: with --once, one round then exit; without, keep polling as feeds fall due.
     Poll {
         /// Run one round and exit.

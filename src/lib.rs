@@ -7,6 +7,9 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod http;
+pub mod publish;
 pub mod reader;
 pub mod storage;
 pub mod text;
+pub mod worker;

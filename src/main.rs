@@ -36,6 +36,7 @@ async fn async_command(config: &std::path::Path, command: Command) -> anyhow::Re
         Command::Feeds { json } => cli::feeds(cli::load_config(config)?, json).await,
         Command::Inspect { source, json } => cli::inspect(config, &source, json).await,
         Command::Demo { dir } => tinbao::demo::run(&dir).await,
+        Command::Run => tinbao::worker::daemon::run(cli::load_config(config)?).await,
         Command::Check | Command::Match { .. } => unreachable!("handled without a runtime"),
     }
 }

@@ -7,3 +7,4 @@ mod cli;
 mod conformance;
 mod ingest;
 mod match_cli;
+mod publish;

@@ -26,6 +26,7 @@ pub struct Config {
     pub polling: PollingConfig,
     pub smtp: Option<SmtpConfig>,
     pub digest: DigestConfig,
+    pub publish: PublishConfig,
     pub categories: Vec<Category>,
     pub provinces: Vec<Province>,
     pub feeds: Vec<FeedSource>,
@@ -71,6 +72,15 @@ pub struct DigestConfig {
     pub timezone: Tz,
     pub max_items: usize,
     pub schedules: BTreeMap<String, cron::Schedule>,
+}
+
+/// The merged feeds tinbao publishes.
+#[derive(Debug, Clone)]
+pub struct PublishConfig {
+    /// Most stories in one merged feed.
+    pub max_items: usize,
+    /// Stories older than this leave the merged feeds (they stay stored).
+    pub max_age: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -308,6 +318,7 @@ impl Validator<'_> {
         let polling = self.polling(raw.polling.unwrap_or_default(), &server.base_url);
         let smtp = self.smtp(raw.smtp, env);
         let digest = self.digest(raw.digest.unwrap_or_default());
+        let publish = self.publish(raw.publish.unwrap_or_default());
         let categories = self.categories(&raw.category);
         let provinces = self.provinces(&raw.province);
         let feeds = self.feeds(&raw.feed, &categories, &provinces);
@@ -318,6 +329,7 @@ impl Validator<'_> {
             polling,
             smtp,
             digest,
+            publish,
             categories,
             provinces,
             feeds,
@@ -496,6 +508,13 @@ impl Validator<'_> {
             timezone,
             max_items,
             schedules,
+        }
+    }
+
+    fn publish(&mut self, raw: raw::RawPublish) -> PublishConfig {
+        PublishConfig {
+            max_items: self.positive(raw.max_items.as_ref(), 100, 10_000),
+            max_age: self.duration(raw.max_age.as_ref(), Duration::from_secs(14 * 86_400)),
         }
     }
 

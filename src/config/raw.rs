@@ -16,6 +16,7 @@ pub struct RawConfig {
     pub polling: Option<RawPolling>,
     pub smtp: Option<RawSmtp>,
     pub digest: Option<RawDigest>,
+    pub publish: Option<RawPublish>,
     #[serde(default)]
     pub category: Vec<S<RawCategory>>,
     #[serde(default)]
@@ -67,6 +68,13 @@ pub struct RawDigest {
     pub max_items: Option<S<i64>>,
     #[serde(default)]
     pub schedules: BTreeMap<String, S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPublish {
+    pub max_items: Option<S<i64>>,
+    pub max_age: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

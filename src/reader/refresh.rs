@@ -31,6 +31,8 @@ pub struct PollSummary {
     pub new: usize,
     pub updated: usize,
     pub elapsed: Duration,
+    /// Feeds that gained or changed items: their merged feeds need regenerating.
+    pub changed_feeds: std::collections::BTreeSet<String>,
 }
 
 impl std::fmt::Display for PollSummary {
@@ -87,6 +89,9 @@ impl Refresher {
                 FeedResult::Stored(c) => {
                     summary.new += c.new;
                     summary.updated += c.updated;
+                    if c.new + c.updated > 0 {
+                        summary.changed_feeds.insert(id);
+                    }
                 }
                 FeedResult::Failed(e) => {
                     tracing::warn!(feed = %id, error = %e, "poll failed");

@@ -4,9 +4,11 @@
 
 mod feeds;
 mod items;
+mod stories;
 
 pub use feeds::{FeedRow, FeedState, FeedUpdate};
 pub use items::{ItemRow, StoreCounts};
+pub use stories::{StoryFilter, StoryRow};
 
 use anyhow::Context;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -21,11 +23,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Embedded so the binary needs no migrations folder at run time. Append-only.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "feeds and items",
-    include_str!("../../migrations/sqlite/0001_feeds_and_items.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "feeds and items",
+        include_str!("../../migrations/sqlite/0001_feeds_and_items.sql"),
+    ),
+    (
+        2,
+        "clusters",
+        include_str!("../../migrations/sqlite/0002_clusters.sql"),
+    ),
+];
 
 /// A handle on the database. Cheap to clone.
 #[derive(Clone)]

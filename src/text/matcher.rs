@@ -28,11 +28,10 @@ impl Phrase {
             return false;
         }
         (0..=text.len() - len).any(|start| {
-            let at = |j: usize| (text.folded(start + j), text.base(start + j));
-            self.syllables.iter().enumerate().all(|(j, s)| {
-                let (folded, base) = at(j);
-                s.matches(folded, base)
-            })
+            self.syllables
+                .iter()
+                .zip(start..)
+                .all(|(s, i)| s.matches(text.folded(i), text.base(i)))
         })
     }
 }

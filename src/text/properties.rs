@@ -217,9 +217,18 @@ fn random_query(rng: &mut Rng, pool: &[Syl], style: &mut dyn FnMut(Case) -> Styl
             0 => base_form(&syl.spell(style(Case::Lower))),
             1 => syl.spell(style(Case::Lower)),
             _ => {
-                let next = *rng.pick(pool);
+                // A quoted phrase of two to four syllables, some of them written bare.
                 let case = *rng.pick(&[Case::Lower, Case::Capital, Case::Upper]);
-                format!("\"{} {}\"", syl.spell(style(case)), next.spell(style(case)))
+                let mut words = vec![syl.spell(style(case))];
+                for _ in 0..1 + rng.below(3) {
+                    let word = rng.pick(pool).spell(style(case));
+                    words.push(if rng.chance(30) {
+                        base_form(&word)
+                    } else {
+                        word
+                    });
+                }
+                format!("\"{}\"", words.join(" "))
             }
         }
     };
@@ -371,19 +380,37 @@ fn index_agrees_with_each_query_on_random_texts() {
             })
         })
         .collect();
-    let queries: Vec<Query> = sources.iter().map(|s| parse(s)).collect();
+    let mut queries: Vec<Query> = sources.iter().map(|s| parse(s)).collect();
+    // Phrases cut from texts, so that long phrases match too.
+    for _ in 0..200 {
+        let text = Text::random(&mut rng, &pool);
+        let start = rng.below(text.words.len());
+        let len = (1 + rng.below(4)).min(text.words.len() - start);
+        let words: Vec<String> = text.words[start..start + len]
+            .iter()
+            .map(|w| {
+                if rng.chance(20) {
+                    base_form(&w.spell(CANONICAL))
+                } else {
+                    w.spell(CANONICAL)
+                }
+            })
+            .collect();
+        queries.push(parse(&format!("\"{}\"", words.join(" "))));
+    }
     let index: QueryIndex<usize> = queries.iter().cloned().enumerate().collect();
     let mut total = 0;
-    for _ in 0..400 {
+    for _ in 0..1_000 {
         let text = Text::random(&mut rng, &pool).spell(|| random_style(&mut rng));
+        let folded = FoldedText::new(&text);
         let expected: Vec<usize> = (0..queries.len())
-            .filter(|&i| queries[i].matches(&text))
+            .filter(|&i| queries[i].matches_folded(&folded))
             .collect();
         assert_eq!(index.matches(&text), expected, "{text:?}");
         total += expected.len();
     }
     assert!(
-        total > 400,
+        total > 1_000,
         "the generator should make queries that match: {total}"
     );
 }

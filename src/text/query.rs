@@ -6,11 +6,14 @@
 //!
 //! Grammar, loosest first: a query is clauses ANDed together; a clause is one unit or
 //! `unit OR unit …`; a unit is a phrase, or `-phrase` to exclude it (not inside an OR). A phrase
-//! is `"quoted words"`, a run of Capitalised words (`Lào Cai`), or one word; one word joined by
-//! punctuation (`COVID-19`, `H'Mông`) is a phrase of its syllables. Quotes may be `"` or `“ ”`.
-//! Words with no letter or digit (`&`, `—`) are ignored, as punctuation is in text.
+//! is `"quoted words"`, a run of Capitalised words (`Lào Cai`; punctuation after a word ends the
+//! run, so `Lào Cai, Yên Bái` is two phrases), or one word; one word joined by punctuation
+//! (`COVID-19`, `H'Mông`) is a phrase of its syllables. Quotes may be `"` or `“ ”`. Words with no
+//! letter or digit (`&`, `—`) are ignored, as punctuation is in text.
 
 use std::fmt;
+
+use unicode_normalization::char::is_combining_mark;
 
 use super::fold::FoldedText;
 
@@ -247,6 +250,13 @@ fn is_capitalised(raw: &str) -> bool {
         .is_some_and(char::is_uppercase)
 }
 
+/// Whether a word ends in punctuation (`Cai,`), which ends a run of Capitalised words.
+fn ends_with_punctuation(raw: &str) -> bool {
+    raw.chars()
+        .next_back()
+        .is_some_and(|c| !c.is_alphanumeric() && !is_combining_mark(c))
+}
+
 fn capitalised_word(token: &Token) -> Option<&str> {
     match &token.kind {
         TokenKind::Word(raw) if token.minus.is_none() && is_capitalised(raw) => Some(raw),
@@ -268,10 +278,14 @@ fn units(tokens: &[Token]) -> Result<Vec<Item>, QueryError> {
             TokenKind::Word(raw) => {
                 let mut syllables = query_syllables(raw);
                 let mut kind = PhraseKind::Word;
+                let mut last = raw.as_str();
                 if is_capitalised(raw) {
-                    while let Some(next) = tokens.get(i).and_then(capitalised_word) {
+                    while !ends_with_punctuation(last)
+                        && let Some(next) = tokens.get(i).and_then(capitalised_word)
+                    {
                         syllables.extend(query_syllables(next));
                         kind = PhraseKind::Capitalised;
+                        last = next;
                         i += 1;
                     }
                 }
@@ -341,148 +355,4 @@ fn clauses(items: Vec<Item>) -> Result<Vec<Clause>, QueryError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn err(query: &str) -> String {
-        match Query::parse(query) {
-            Ok(parsed) => panic!("{query:?} parsed as {parsed}"),
-            Err(e) => e.to_string(),
-        }
-    }
-
-    fn shape(query: &str) -> String {
-        match Query::parse(query) {
-            Ok(parsed) => parsed.to_string(),
-            Err(e) => panic!("{query:?}: {e}"),
-        }
-    }
-
-    #[test]
-    fn unbalanced_quote_is_reported_at_the_opening_quote() {
-        assert_eq!(err(r#"lũ OR "Lào Cai"#), "column 7: unbalanced quote");
-    }
-
-    #[test]
-    fn dangling_or_is_reported_at_the_or() {
-        assert_eq!(err("lũ OR"), "column 4: dangling OR");
-        assert_eq!(err("OR lũ"), "column 1: dangling OR");
-        assert_eq!(err("lũ OR OR lụt"), "column 4: dangling OR");
-    }
-
-    #[test]
-    fn empty_query_is_an_error() {
-        assert_eq!(err(""), "column 1: empty query");
-        assert_eq!(err("   "), "column 1: empty query");
-        assert_eq!(err(" … & "), "column 1: empty query");
-    }
-
-    #[test]
-    fn a_query_of_only_exclusions_is_an_error() {
-        assert_eq!(
-            err("-lũ -\"Lào Cai\""),
-            "column 1: only exclusions; name something to look for"
-        );
-    }
-
-    #[test]
-    fn a_minus_needs_something_to_exclude() {
-        assert_eq!(err("lũ -"), "column 4: nothing to exclude after '-'");
-        assert_eq!(err("lũ - lụt"), "column 4: nothing to exclude after '-'");
-        assert_eq!(err("lũ --lụt"), "column 4: nothing to exclude after '-'");
-    }
-
-    #[test]
-    fn empty_quotes_are_an_error() {
-        assert_eq!(err(r#"lũ "…""#), "column 4: empty phrase");
-    }
-
-    #[test]
-    fn an_exclusion_cannot_be_an_or_alternative() {
-        assert_eq!(
-            err("lũ OR -lụt"),
-            "column 7: an exclusion cannot be an OR alternative"
-        );
-    }
-
-    #[test]
-    fn columns_count_characters_not_bytes() {
-        assert_eq!(err("Đảng ủy \"x"), "column 9: unbalanced quote");
-    }
-
-    #[test]
-    fn capitalised_runs_are_phrases_and_other_words_are_terms() {
-        assert_eq!(shape("lũ Lào Cai bão"), r#"lũ "lào cai" bão"#);
-        assert_eq!(
-            shape("Bát Xát OR Lào Cai -Hà Nội"),
-            r#""bát xát" OR "lào cai" -"hà nội""#
-        );
-    }
-
-    #[test]
-    fn a_minus_inside_a_capitalised_run_starts_a_new_unit() {
-        assert_eq!(shape("Lào -Cai"), "lào -cai");
-    }
-
-    #[test]
-    fn or_binds_tighter_than_and() {
-        let query = Query::parse("lũ OR lụt Yên Bái").expect("parses");
-        assert_eq!(query.clauses().len(), 2);
-        assert!(
-            matches!(&query.clauses()[0], Clause::Require(alternatives) if alternatives.len() == 2)
-        );
-    }
-
-    #[test]
-    fn lower_case_or_is_a_word() {
-        assert_eq!(shape("lũ or lụt"), "lũ or lụt");
-    }
-
-    #[test]
-    fn a_word_joined_by_punctuation_is_a_phrase() {
-        assert_eq!(shape("covid-19 OR h'mông"), r#""covid 19" OR "h mông""#);
-        assert_eq!(shape("COVID-19 Lào Cai"), r#""covid 19 lào cai""#);
-    }
-
-    #[test]
-    fn curly_quotes_quote_a_phrase() {
-        assert_eq!(shape("“sạt lở đất”"), r#""sạt lở đất""#);
-    }
-
-    #[test]
-    fn phrases_remember_their_column_and_kind() {
-        let query = Query::parse(r#"bão -"áp thấp""#).expect("parses");
-        let Clause::Exclude(phrase) = &query.clauses()[1] else {
-            panic!("{query:?}")
-        };
-        assert_eq!((phrase.column, phrase.kind), (6, PhraseKind::Quoted));
-    }
-
-    #[test]
-    fn syllables_know_whether_they_were_written_bare() {
-        let query = Query::parse("dang đảng").expect("parses");
-        let unmarked: Vec<bool> = query
-            .clauses()
-            .iter()
-            .flat_map(|c| match c {
-                Clause::Require(alternatives) => alternatives.clone(),
-                Clause::Exclude(phrase) => vec![phrase.clone()],
-            })
-            .map(|p| p.syllables[0].unmarked)
-            .collect();
-        assert_eq!(unmarked, [true, false]);
-    }
-
-    #[test]
-    fn display_reparses_to_the_same_clauses() {
-        for source in [
-            "Lào Cai lũ OR lụt -bão",
-            r#""sạt lở" -"Hà Giang" or"#,
-            "COVID-19 OR H5N1 dang",
-        ] {
-            let query = Query::parse(source).expect("parses");
-            let again = Query::parse(&query.to_string()).expect("reparses");
-            assert_eq!(again.to_string(), query.to_string(), "{source}");
-        }
-    }
-}
+mod tests;

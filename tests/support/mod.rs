@@ -11,8 +11,9 @@ use tinbao::storage::Store;
 pub use fixture::{FixtureServer, Route};
 
 pub struct TestApp {
-    /// Kept so the folder (config, database) lives as long as the app.
-    _dir: tempfile::TempDir,
+    /// The folder of the config, database and output files (removed when the app is dropped).
+    pub dir: tempfile::TempDir,
+    pub config: Arc<Config>,
     pub store: Store,
     pub refresher: Refresher,
 }
@@ -43,7 +44,8 @@ impl TestApp {
             .expect("sync feeds");
         let refresher = Refresher::new(store.clone(), config.clone()).expect("refresher");
         TestApp {
-            _dir: dir,
+            dir,
+            config,
             store,
             refresher,
         }
@@ -78,4 +80,34 @@ pub fn rss_doc(title: &str, prefix: &str, n: usize) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss version=\"2.0\"><channel><title>{title}</title><link>https://baolaocai.vn/</link>{items}</channel></rss>"
     )
+}
+
+/// Serves tinbao's own HTTP router on a loopback port; returns its base URL ("http://…/").
+pub async fn spawn_http(state: tinbao::http::AppState) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("addr");
+    let app = tinbao::http::router(state);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}/")
+}
+
+/// Whether an external client program is usable; when CI demands the real clients
+/// (TINBAO_REQUIRE_CLIENTS=1) a missing one is a failure, elsewhere the test says it skipped.
+pub fn client_available(program: &str, probe: &[&str]) -> bool {
+    let ok = std::process::Command::new(program)
+        .args(probe)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("TINBAO_REQUIRE_CLIENTS").is_err(),
+            "{program} is required (TINBAO_REQUIRE_CLIENTS is set) but not usable"
+        );
+        eprintln!("SKIPPED: {program} is not installed");
+    }
+    ok
 }

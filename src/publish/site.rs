@@ -1,0 +1,159 @@
+//! The rendered merged feeds held in memory for serving: each document with its gzip and brotli
+//! forms compressed once at regeneration (not per request), a strong ETag per representation,
+//! and a Last-Modified taken from its content. Shared between the publisher (writes) and the
+//! HTTP server (reads).
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, RwLock};
+
+/// One merged feed document in its three encodings.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub content_type: &'static str,
+    pub identity: Bytes,
+    pub gzip: Bytes,
+    pub brotli: Bytes,
+    /// Strong ETag of the identity form; the compressed forms add "-gz" / "-br" inside the quotes.
+    pub etag: String,
+    pub last_modified: DateTime<Utc>,
+}
+
+impl Document {
+    pub fn new(content_type: &'static str, body: String, last_modified: DateTime<Utc>) -> Document {
+        let identity = Bytes::from(body);
+        let digest = Sha256::digest(&identity);
+        let etag = format!(
+            "\"{}\"",
+            digest[..12]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        Document {
+            content_type,
+            gzip: gzip(&identity),
+            brotli: brotli(&identity),
+            identity,
+            etag,
+            last_modified,
+        }
+    }
+
+    /// The ETag of one representation: encodings differ in bytes, so they differ in strong ETag
+    /// (RFC 9110 §8.8.3).
+    pub fn etag_for(&self, encoding: Encoding) -> String {
+        match encoding {
+            Encoding::Identity => self.etag.clone(),
+            Encoding::Gzip => format!("{}-gz\"", self.etag.trim_end_matches('"')),
+            Encoding::Brotli => format!("{}-br\"", self.etag.trim_end_matches('"')),
+        }
+    }
+
+    pub fn body(&self, encoding: Encoding) -> Bytes {
+        match encoding {
+            Encoding::Identity => self.identity.clone(),
+            Encoding::Gzip => self.gzip.clone(),
+            Encoding::Brotli => self.brotli.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Identity,
+    Gzip,
+    Brotli,
+}
+
+/// The documents by name below /feeds/ ("thoi-su.xml", "province/lao-cai.atom", "all.json").
+#[derive(Debug, Default, Clone)]
+pub struct Site {
+    docs: Arc<RwLock<HashMap<String, Arc<Document>>>>,
+}
+
+impl Site {
+    pub fn get(&self, name: &str) -> Option<Arc<Document>> {
+        self.docs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// Stores a document unless an identical one is already there; returns whether it changed.
+    pub fn put(&self, name: &str, doc: Document) -> bool {
+        let mut docs = self.docs.write().unwrap_or_else(|e| e.into_inner());
+        if docs.get(name).is_some_and(|d| d.identity == doc.identity) {
+            return false;
+        }
+        docs.insert(name.to_string(), Arc::new(doc));
+        true
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .docs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+fn gzip(data: &[u8]) -> Bytes {
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 4),
+        flate2::Compression::new(6),
+    );
+    // Writing into a Vec cannot fail.
+    let _ = enc.write_all(data);
+    Bytes::from(enc.finish().unwrap_or_default())
+}
+
+fn brotli(data: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(data.len() / 4);
+    let params = brotli::enc::BrotliEncoderParams {
+        quality: 6,
+        lgwin: 22,
+        ..Default::default()
+    };
+    let _ = brotli::BrotliCompress(&mut &data[..], &mut out, &params);
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compressed_forms_decode_to_the_document() {
+        use std::io::Read;
+        let doc = Document::new("text/plain", "Lào Cai ".repeat(100), DateTime::default());
+        let mut out = String::new();
+        flate2::read::GzDecoder::new(&doc.gzip[..])
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out.as_bytes(), &doc.identity[..]);
+        let mut out = Vec::new();
+        brotli::BrotliDecompress(&mut &doc.brotli[..], &mut out).unwrap();
+        assert_eq!(out, doc.identity.to_vec());
+        assert_ne!(doc.etag_for(Encoding::Gzip), doc.etag);
+    }
+
+    #[test]
+    fn an_identical_document_is_not_a_change() {
+        let site = Site::default();
+        assert!(site.put("a.xml", Document::new("t", "x".into(), DateTime::default())));
+        let etag = site.get("a.xml").unwrap().etag.clone();
+        assert!(!site.put("a.xml", Document::new("t", "x".into(), DateTime::default())));
+        assert_eq!(site.get("a.xml").unwrap().etag, etag);
+        assert!(site.put("a.xml", Document::new("t", "y".into(), DateTime::default())));
+    }
+}

@@ -1,0 +1,127 @@
+//! Reads for merged feeds and writes of cluster assignments: which stored items make up the
+//! stories of a category, a province or everything, and which items are one story.
+
+use super::{Store, secs, time};
+use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+/// Which items a merged feed draws from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StoryFilter {
+    All,
+    Category(String),
+    Province(String),
+}
+
+/// A stored item with what a merged feed needs of its source.
+#[derive(Debug, Clone)]
+pub struct StoryRow {
+    pub id: i64,
+    /// The story it belongs to (its own id until clustered).
+    pub cluster_id: i64,
+    pub feed_id: String,
+    pub url: Option<String>,
+    pub title: String,
+    pub summary_html: String,
+    pub content_html: String,
+    pub authors: Vec<String>,
+    pub image_url: Option<String>,
+    pub published_at: DateTime<Utc>,
+    pub changed_at: DateTime<Utc>,
+    pub feed_title: String,
+    pub feed_url: String,
+    pub site_url: Option<String>,
+    pub category: String,
+    pub province: Option<String>,
+}
+
+const STORY_COLUMNS: &str =
+    "SELECT i.id, COALESCE(i.cluster_id, i.id) AS cluster_id, i.feed_id, i.url, i.title,
+        i.summary_html, i.content_html, i.authors, i.image_url, i.published_at, i.changed_at,
+        COALESCE(f.configured_title, f.title, f.id) AS feed_title, f.url AS feed_url, f.site_url,
+        f.category, f.province
+     FROM items i JOIN feeds f ON f.id = i.feed_id ";
+
+impl Store {
+    /// Items of `filter` published since `since`, newest first, at most `limit`.
+    pub async fn stories(
+        &self,
+        filter: &StoryFilter,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<StoryRow>> {
+        let mut q = QueryBuilder::<Sqlite>::new(STORY_COLUMNS);
+        q.push("WHERE i.published_at >= ").push_bind(secs(since));
+        match filter {
+            StoryFilter::All => {}
+            StoryFilter::Category(slug) => {
+                q.push(" AND f.category = ").push_bind(slug.clone());
+            }
+            StoryFilter::Province(slug) => {
+                q.push(" AND f.province = ").push_bind(slug.clone());
+            }
+        }
+        q.push(" ORDER BY i.published_at DESC, i.id DESC LIMIT ")
+            .push_bind(limit as i64);
+        let rows = q.build().fetch_all(&self.pool).await?;
+        rows.iter().map(story_row).collect()
+    }
+
+    /// Every item of the given stories (clusters), whatever their category.
+    pub async fn cluster_members(&self, cluster_ids: &[i64]) -> anyhow::Result<Vec<StoryRow>> {
+        let mut out = Vec::new();
+        for chunk in cluster_ids.chunks(500) {
+            let mut q = QueryBuilder::<Sqlite>::new(STORY_COLUMNS);
+            q.push("WHERE COALESCE(i.cluster_id, i.id) IN (");
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            q.push(") ORDER BY i.id");
+            let rows = q.build().fetch_all(&self.pool).await?;
+            for r in &rows {
+                out.push(story_row(r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records which story each item belongs to.
+    pub async fn set_clusters(&self, assignments: &[(i64, i64)]) -> anyhow::Result<()> {
+        if assignments.is_empty() {
+            return Ok(());
+        }
+        let (_turn, mut tx) = self.write().await?;
+        for (item, cluster) in assignments {
+            sqlx::query("UPDATE items SET cluster_id = ?2 WHERE id = ?1")
+                .bind(item)
+                .bind(cluster)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn story_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<StoryRow> {
+    let authors: String = r.try_get("authors")?;
+    Ok(StoryRow {
+        id: r.try_get("id")?,
+        cluster_id: r.try_get("cluster_id")?,
+        feed_id: r.try_get("feed_id")?,
+        url: r.try_get("url")?,
+        title: r.try_get("title")?,
+        summary_html: r.try_get("summary_html")?,
+        content_html: r.try_get("content_html")?,
+        authors: serde_json::from_str(&authors).unwrap_or_default(),
+        image_url: r.try_get("image_url")?,
+        published_at: time(r.try_get("published_at")?),
+        changed_at: time(r.try_get("changed_at")?),
+        feed_title: r.try_get("feed_title")?,
+        feed_url: r.try_get("feed_url")?,
+        site_url: r.try_get("site_url")?,
+        category: r.try_get("category")?,
+        province: r.try_get("province")?,
+    })
+}

@@ -1,0 +1,288 @@
+//! Regenerates merged feeds: picks each feed's stories from storage (one entry per story, naming
+//! its other sources), renders them (`publish`), keeps them in the serving `Site`, and writes
+//! the files to `output_dir` atomically (temp file + rename) and only when their bytes changed,
+//! so a plain web server can serve them too. Only the feeds whose sources changed are redone.
+
+use crate::config::Config;
+use crate::publish::site::{Document, Site};
+use crate::publish::{self, Entry, FeedMeta, Format, Label, Source};
+use crate::storage::{Store, StoryFilter, StoryRow};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What a regeneration did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Regenerated {
+    /// Documents (feed × format) rendered.
+    pub rendered: usize,
+    /// Of those, documents whose bytes changed (and were written).
+    pub changed: usize,
+}
+
+#[derive(Clone)]
+pub struct Publisher {
+    store: Store,
+    config: Arc<Config>,
+    pub site: Site,
+}
+
+impl Publisher {
+    pub fn new(store: Store, config: Arc<Config>, site: Site) -> Publisher {
+        Publisher {
+            store,
+            config,
+            site,
+        }
+    }
+
+    /// Every merged feed: all, each category, each province.
+    pub fn all_filters(&self) -> BTreeSet<StoryFilter> {
+        let mut filters = BTreeSet::from([StoryFilter::All]);
+        filters.extend(
+            self.config
+                .categories
+                .iter()
+                .map(|c| StoryFilter::Category(c.slug.clone())),
+        );
+        filters.extend(self.provinces().into_keys().map(StoryFilter::Province));
+        filters
+    }
+
+    /// The merged feeds a change in these source feeds affects.
+    pub fn filters_for_feeds<'a>(
+        &self,
+        feed_ids: impl IntoIterator<Item = &'a String>,
+    ) -> BTreeSet<StoryFilter> {
+        let mut filters = BTreeSet::new();
+        for id in feed_ids {
+            if let Some(f) = self.config.feeds.iter().find(|f| &f.id == id) {
+                filters.insert(StoryFilter::All);
+                filters.insert(StoryFilter::Category(f.category.clone()));
+                if let Some(p) = &f.province {
+                    filters.insert(StoryFilter::Province(p.clone()));
+                }
+            }
+        }
+        filters
+    }
+
+    /// Province slugs and names: the declared ones, else those the feeds name.
+    fn provinces(&self) -> HashMap<String, String> {
+        let mut out: HashMap<String, String> = self
+            .config
+            .provinces
+            .iter()
+            .map(|p| (p.slug.clone(), p.name.clone()))
+            .collect();
+        for f in &self.config.feeds {
+            if let Some(p) = &f.province {
+                out.entry(p.clone()).or_insert_with(|| p.clone());
+            }
+        }
+        out
+    }
+
+    /// Renders the given merged feeds in every format and stores those that changed.
+    pub async fn regenerate(&self, filters: &BTreeSet<StoryFilter>) -> anyhow::Result<Regenerated> {
+        let mut done = Regenerated::default();
+        let now = Utc::now();
+        for filter in filters {
+            let meta = self.meta(filter);
+            let entries = self
+                .entries(filter, now)
+                .await
+                .with_context(|| format!("reading stories for {}", meta.path))?;
+            let last_modified = entries
+                .iter()
+                .map(|e| e.updated.max(e.published))
+                .max()
+                .unwrap_or_default();
+            for format in Format::ALL {
+                let name = format!("{}.{}", meta.path, format.extension());
+                let body = publish::render(&meta, &entries, format);
+                done.rendered += 1;
+                let changed_file = self.write_file(&name, body.as_bytes())?;
+                let changed_site = self.site.put(
+                    &name,
+                    Document::new(format.content_type(), body, last_modified),
+                );
+                if changed_file || changed_site {
+                    done.changed += 1;
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    fn meta(&self, filter: &StoryFilter) -> FeedMeta {
+        let (path, title, description) = match filter {
+            StoryFilter::All => (
+                "all".to_string(),
+                "Tất cả tin".to_string(),
+                "Tin mới từ mọi nguồn".to_string(),
+            ),
+            StoryFilter::Category(slug) => {
+                let name = self
+                    .config
+                    .category(slug)
+                    .map_or(slug.clone(), |c| c.title.clone());
+                (slug.clone(), name.clone(), format!("Tin {name} từ các báo"))
+            }
+            StoryFilter::Province(slug) => {
+                let name = self
+                    .provinces()
+                    .get(slug)
+                    .cloned()
+                    .unwrap_or_else(|| slug.clone());
+                (
+                    format!("province/{slug}"),
+                    name.clone(),
+                    format!("Tin {name} từ các báo"),
+                )
+            }
+        };
+        FeedMeta {
+            path,
+            title: format!("{title} – tinbao"),
+            description,
+            base_url: self.config.server.base_url.to_string(),
+            language: "vi".into(),
+        }
+    }
+
+    /// The feed's stories: newest first, one entry per story, at most `max_items`.
+    async fn entries(
+        &self,
+        filter: &StoryFilter,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<Entry>> {
+        let publish = &self.config.publish;
+        let since =
+            now - chrono::Duration::from_std(publish.max_age).unwrap_or(chrono::Duration::days(14));
+        // Several items may be one story: read more than needed, then keep one per story.
+        let rows = self
+            .store
+            .stories(filter, since, publish.max_items * 4)
+            .await?;
+        let mut order: Vec<i64> = Vec::new();
+        for r in &rows {
+            if !order.contains(&r.cluster_id) {
+                order.push(r.cluster_id);
+                if order.len() == publish.max_items {
+                    break;
+                }
+            }
+        }
+        let members = self.store.cluster_members(&order).await?;
+        let host = self
+            .config
+            .server
+            .base_url
+            .host_str()
+            .unwrap_or("localhost")
+            .to_string();
+        Ok(order
+            .iter()
+            .filter_map(|id| self.entry(*id, &members, &rows, &host))
+            .collect())
+    }
+
+    /// One story: shown through its first stored item that belongs to this feed, with the other
+    /// members as further sources.
+    fn entry(
+        &self,
+        cluster: i64,
+        members: &[StoryRow],
+        rows: &[StoryRow],
+        host: &str,
+    ) -> Option<Entry> {
+        let shown = rows
+            .iter()
+            .filter(|r| r.cluster_id == cluster)
+            .min_by_key(|r| r.id)?;
+        let story: Vec<&StoryRow> = members.iter().filter(|m| m.cluster_id == cluster).collect();
+        let mut also: Vec<Source> = Vec::new();
+        // Another source is another article: the same link filed in two sections is not one.
+        for m in story.iter().filter(|m| m.id != shown.id) {
+            let same_article = m.url.is_some() && m.url == shown.url;
+            let listed = also.iter().any(|s| s.link == m.url);
+            if !same_article && !listed {
+                also.push(source(m));
+            }
+        }
+        let updated = story
+            .iter()
+            .map(|m| m.changed_at)
+            .max()
+            .unwrap_or(shown.changed_at);
+        Some(Entry {
+            guid: format!("tag:{host},2026:tinbao/story/{cluster}"),
+            title: shown.title.clone(),
+            link: shown.url.clone(),
+            summary_html: shown.summary_html.clone(),
+            content_html: shown.content_html.clone(),
+            published: shown.published_at,
+            updated,
+            authors: shown.authors.clone(),
+            category: Label {
+                slug: shown.category.clone(),
+                name: self
+                    .config
+                    .category(&shown.category)
+                    .map_or(shown.category.clone(), |c| c.title.clone()),
+            },
+            source: Source {
+                link: None,
+                ..source(shown)
+            },
+            also,
+            image: shown.image_url.clone(),
+        })
+    }
+
+    /// Writes `output_dir/feeds/NAME` if its bytes differ; returns whether it did.
+    fn write_file(&self, name: &str, body: &[u8]) -> anyhow::Result<bool> {
+        let path = self.output_dir().join("feeds").join(name);
+        if std::fs::read(&path).is_ok_and(|old| old == body) {
+            return Ok(false);
+        }
+        write_atomically(&path, body)?;
+        Ok(true)
+    }
+
+    fn output_dir(&self) -> PathBuf {
+        let dir = &self.config.server.output_dir;
+        if dir.is_absolute() {
+            dir.clone()
+        } else {
+            self.config.base_dir().join(dir)
+        }
+    }
+}
+
+fn source(r: &StoryRow) -> Source {
+    Source {
+        title: r.feed_title.clone(),
+        feed_url: r.feed_url.clone(),
+        site_url: r.site_url.clone(),
+        link: r.url.clone(),
+    }
+}
+
+/// Writes through a temporary file in the same folder and renames it into place, so a reader
+/// (or a web server) never sees a half-written feed.
+pub fn write_atomically(path: &Path, body: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().context("output path has no folder")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("feed"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, body).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
+    Ok(())
+}
