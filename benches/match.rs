@@ -3,10 +3,13 @@
 //!
 //! Run with `cargo bench --bench match`. Everything is generated here from a deterministic PRNG:
 //! a syllable vocabulary (onsets × rimes × tones, canonical spelling from `fold_syllable`) ranked
-//! by a Zipf law for the text; capitalised names (places, people); queries whose syllables are
-//! drawn evenly from the vocabulary past its 40 most frequent syllables, because subscribers
-//! follow topics and names, not function words. The smaller query sets are prefixes of the
-//! largest, so rows differ only in how many queries there are.
+//! by a Zipf law for the text; 20,000 capitalised names (places, people), Zipf-distributed in the
+//! text too; 5% of items in NFD. Query syllables are drawn evenly from the vocabulary past its 40
+//! most frequent syllables, because subscribers follow topics and names, not function words.
+//! Two mixes of queries (see `Mix`): "broad", half of them single words, where every item matches
+//! about 2% of all queries so the output grows with them; and "specific", names and phrases,
+//! where matches are rare and what grows is only the index's own work. The smaller query sets
+//! are prefixes of the largest, so rows differ only in how many queries there are.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};

@@ -84,6 +84,13 @@ impl Site {
             .cloned()
     }
 
+    /// Whether `name` is already served with exactly these bytes (checked before paying for
+    /// compression).
+    pub fn holds(&self, name: &str, body: &str) -> bool {
+        self.get(name)
+            .is_some_and(|d| d.identity == body.as_bytes())
+    }
+
     /// Stores a document unless an identical one is already there; returns whether it changed.
     pub fn put(&self, name: &str, doc: Document) -> bool {
         let mut docs = self.docs.write().unwrap_or_else(|e| e.into_inner());

@@ -105,10 +105,11 @@ impl Publisher {
                 let body = publish::render(&meta, &entries, format);
                 done.rendered += 1;
                 let changed_file = self.write_file(&name, body.as_bytes())?;
-                let changed_site = self.site.put(
-                    &name,
-                    Document::new(format.content_type(), body, last_modified),
-                );
+                let changed_site = !self.site.holds(&name, &body)
+                    && self.site.put(
+                        &name,
+                        Document::new(format.content_type(), body, last_modified),
+                    );
                 if changed_file || changed_site {
                     done.changed += 1;
                 }
