@@ -69,6 +69,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Manage subscribers (the operator's side; subscribers also sign up on the web).
+    Subscribers {
+        #[command(subcommand)]
+        action: SubscribersAction,
+    },
+    /// Build and send the digests due now.
+    Digest {
+        /// Required: build what is due at this moment (the daemon does this on its own).
+        #[arg(long)]
+        now: bool,
+        /// Write the digests as .eml files into DIR instead of sending; record nothing.
+        #[arg(long, value_name = "DIR")]
+        dry_run: Option<PathBuf>,
+    },
     /// Offline demo: serve the bundled sample feeds on loopback and poll them into ./demo/.
     Demo {
         /// Where the demo keeps its config and database.
@@ -78,9 +92,36 @@ pub enum Command {
     /// Print the lines of standard input that match a topic query (exit 1 if none, 2 if the
     /// query is malformed).
     Match {
-        /// A query in the topic language, e.g. '"Lào Cai" lũ -"Hà Nội"'.
+        /// A query in the topic language, e.g. '"Lào Cai" lũ -"Hà Nội"'. It may start with '-'.
+        #[arg(allow_hyphen_values = true)]
         query: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscribersAction {
+    /// Add a subscriber, active at once.
+    Add {
+        email: String,
+        /// A topic: 'category=thoi-su province=lao-cai query="Lào Cai" lũ' (repeatable).
+        #[arg(long = "topic", required = true)]
+        topics: Vec<String>,
+        /// A [digest.schedules] name, or "immediate".
+        #[arg(long, default_value = "daily")]
+        schedule: String,
+        /// Their timezone (default: [digest] timezone).
+        #[arg(long)]
+        timezone: Option<String>,
+    },
+    /// List subscribers with status, schedule and topics.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a subscriber and their outbox.
+    Remove { email: String },
+    /// Add subscribers from a CSV file: email,schedule,topic[,topic…] (a header line is skipped).
+    Import { file: PathBuf },
 }
 
 pub fn init_logging(format: LogFormat) {
@@ -301,4 +342,216 @@ pub fn match_lines(query: &str) -> i32 {
             2
         }
     }
+}
+
+/// `tinbao subscribers …`.
+pub async fn subscribers(config: Arc<Config>, action: SubscribersAction) -> anyhow::Result<i32> {
+    let store = open_store(&config).await?;
+    match action {
+        SubscribersAction::Add {
+            email,
+            topics,
+            schedule,
+            timezone,
+        } => {
+            let new = validate_subscriber(&config, &email, &topics, &schedule, timezone.as_deref());
+            match new {
+                Err(reason) => {
+                    eprintln!("tinbao: {reason}");
+                    Ok(1)
+                }
+                Ok(new) => match store.add_subscriber(&new, Utc::now()).await {
+                    Ok(id) => {
+                        println!(
+                            "added {} (#{id}, {}, {} topics)",
+                            new.email,
+                            new.schedule,
+                            new.topics.len()
+                        );
+                        Ok(0)
+                    }
+                    Err(e) => {
+                        eprintln!("tinbao: {e}");
+                        Ok(1)
+                    }
+                },
+            }
+        }
+        SubscribersAction::List { json } => {
+            let all = store.subscribers().await?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                serde_json::to_writer_pretty(&mut out, &all)?;
+                writeln!(out)?;
+            } else {
+                for s in &all {
+                    writeln!(
+                        out,
+                        "{:<32} {:<12} {:<10} {}",
+                        s.email,
+                        s.status,
+                        s.schedule,
+                        s.topics.join(" | ")
+                    )?;
+                }
+            }
+            Ok(0)
+        }
+        SubscribersAction::Remove { email } => {
+            let email = crate::digest::email::SubscriberEmail::parse(&email)
+                .map(|e| e.to_string())
+                .unwrap_or(email);
+            if store.remove_subscriber(&email).await? {
+                println!("removed {email}");
+                Ok(0)
+            } else {
+                eprintln!("tinbao: {email} is not a subscriber");
+                Ok(1)
+            }
+        }
+        SubscribersAction::Import { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let (mut added, mut refused) = (0, 0);
+            for (n, record) in csv_records(&text).into_iter().enumerate() {
+                let line = n + 1;
+                if line == 1
+                    && record
+                        .first()
+                        .is_some_and(|f| f.eq_ignore_ascii_case("email"))
+                {
+                    continue;
+                }
+                let [email, schedule, topics @ ..] = record.as_slice() else {
+                    eprintln!(
+                        "{}:{line}: expected email,schedule,topic[,topic…]",
+                        file.display()
+                    );
+                    refused += 1;
+                    continue;
+                };
+                let result = match validate_subscriber(&config, email, topics, schedule, None) {
+                    Ok(new) => store
+                        .add_subscriber(&new, Utc::now())
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                    Err(reason) => Err(reason),
+                };
+                match result {
+                    Ok(()) => added += 1,
+                    Err(reason) => {
+                        eprintln!("{}:{line}: {reason}", file.display());
+                        refused += 1;
+                    }
+                }
+            }
+            println!("imported {added} subscribers, refused {refused}");
+            Ok(if refused > 0 { 1 } else { 0 })
+        }
+    }
+}
+
+/// Checks an operator's (or a form's) input for a new subscriber; the reason says what is wrong.
+pub fn validate_subscriber(
+    config: &Config,
+    email: &str,
+    topics: &[String],
+    schedule: &str,
+    timezone: Option<&str>,
+) -> Result<crate::storage::NewSubscriber, String> {
+    let email = crate::digest::email::SubscriberEmail::parse(email)?;
+    if schedule != "immediate" && !config.digest.schedules.contains_key(schedule) {
+        let mut known: Vec<&str> = config.digest.schedules.keys().map(String::as_str).collect();
+        known.push("immediate");
+        return Err(format!(
+            "unknown schedule {schedule:?} (known: {})",
+            known.join(", ")
+        ));
+    }
+    if topics.is_empty() {
+        return Err("at least one topic is needed".into());
+    }
+    let mut specs = Vec::new();
+    for t in topics {
+        let topic = crate::digest::topic::Topic::parse(t, config).map_err(|e| e.to_string())?;
+        specs.push(topic.to_string());
+    }
+    let timezone = match timezone {
+        Some(tz) => tz
+            .parse::<chrono_tz::Tz>()
+            .map_err(|_| format!("unknown timezone {tz:?}"))?
+            .name()
+            .to_string(),
+        None => config.digest.timezone.name().to_string(),
+    };
+    Ok(crate::storage::NewSubscriber {
+        email: email.to_string(),
+        status: "active".into(),
+        schedule: schedule.into(),
+        timezone,
+        topics: specs,
+    })
+}
+
+/// Records of a CSV text (RFC 4180: quoted fields, doubled quotes inside), blank lines skipped.
+fn csv_records(text: &str) -> Vec<Vec<String>> {
+    let mut records = Vec::new();
+    let mut record = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') if field.is_empty() => quoted = true,
+            (false, ',') => record.push(std::mem::take(&mut field).trim().to_string()),
+            (false, '\n') => {
+                record.push(std::mem::take(&mut field).trim().to_string());
+                if record.iter().any(|f| !f.is_empty()) {
+                    records.push(std::mem::take(&mut record));
+                }
+                record.clear();
+            }
+            (false, '\r') => {}
+            (false, c) => field.push(c),
+        }
+    }
+    record.push(field.trim().to_string());
+    if record.iter().any(|f| !f.is_empty()) {
+        records.push(record);
+    }
+    records
+}
+
+/// `tinbao digest --now`.
+pub async fn digest(config: Arc<Config>, dry_run: Option<PathBuf>) -> anyhow::Result<i32> {
+    let store = open_store(&config).await?;
+    let digester = crate::digest::outbox::Digester::new(store, config.clone()).await?;
+    let now = Utc::now();
+    if let Some(dir) = dry_run {
+        let written = digester.dry_run(now, &dir).await?;
+        println!(
+            "wrote {written} digests to {} (nothing recorded as sent)",
+            dir.display()
+        );
+        return Ok(0);
+    }
+    let Some(smtp) = &config.smtp else {
+        eprintln!("tinbao: no [smtp] url configured; use --dry-run DIR to see the digests");
+        return Ok(1);
+    };
+    let mailer = crate::digest::outbox::Mailer::from_url(&smtp.url, &config.base_dir())?;
+    let built = digester.build_due(now).await?;
+    let sent = digester.send_due(&mailer, now).await?;
+    println!(
+        "{} subscribers due: {} digests built, {} owed nothing; {} sent, {} to retry, {} failed",
+        built.due, built.digests, built.empty, sent.sent, sent.retried, sent.failed
+    );
+    Ok(0)
 }

@@ -5,8 +5,10 @@
 //! refresh) → `storage` (the only module that speaks SQL). `text` is pure Vietnamese text logic.
 
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod demo;
+pub mod digest;
 pub mod http;
 pub mod publish;
 pub mod reader;

@@ -37,6 +37,18 @@ async fn async_command(config: &std::path::Path, command: Command) -> anyhow::Re
         Command::Inspect { source, json } => cli::inspect(config, &source, json).await,
         Command::Demo { dir } => tinbao::demo::run(&dir).await,
         Command::Run => tinbao::worker::daemon::run(cli::load_config(config)?).await,
+        Command::Subscribers { action } => {
+            cli::subscribers(cli::load_config(config)?, action).await
+        }
+        Command::Digest { now, dry_run } => {
+            if !now {
+                eprintln!(
+                    "tinbao: digest needs --now (the daemon sends digests on schedule by itself)"
+                );
+                return Ok(2);
+            }
+            cli::digest(cli::load_config(config)?, dry_run).await
+        }
         Command::Check | Command::Match { .. } => unreachable!("handled without a runtime"),
     }
 }

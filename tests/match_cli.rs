@@ -142,3 +142,20 @@ fn empty_query_exits_2() {
     assert_malformed("", "column 1: empty query");
     assert_malformed("   ", "column 1: empty query");
 }
+
+#[test]
+fn a_query_starting_with_an_exclusion_is_a_query_not_a_flag() {
+    // Regression: clap took "-lũ …" for an option. A query of only exclusions is malformed,
+    // so the answer must be the query's own error (exit 2), not a usage error.
+    let run = tinbao_match("-lũ", "Mưa lũ ở Bát Xát\n");
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("column"), "{}", run.stderr);
+    let run = tinbao_match(
+        "-\"Hà Nội\" Lào Cai",
+        "Tin Lào Cai hôm nay\nLào Cai và Hà Nội\n",
+    );
+    assert_eq!(
+        (run.code, run.stdout()),
+        (Some(0), "Tin Lào Cai hôm nay\n".to_string())
+    );
+}

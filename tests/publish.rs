@@ -56,9 +56,15 @@ async fn published() -> Published {
         .regenerate(&publisher.all_filters())
         .await
         .expect("regenerate");
+    let links = tinbao::digest::links::Links::new(
+        app.store.link_secret().await.unwrap(),
+        app.config.server.base_url.clone(),
+    );
     let base = spawn_http(AppState {
         config: app.config.clone(),
         site: publisher.site.clone(),
+        store: app.store.clone(),
+        links,
     })
     .await;
     Published {

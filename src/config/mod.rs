@@ -504,6 +504,14 @@ impl Validator<'_> {
                 ),
             }
         }
+        // With no schedules configured, the two everyone expects.
+        if raw.schedules.is_empty() {
+            for (name, expr) in [("daily", "0 0 7 * * *"), ("weekly", "0 0 7 * * Mon")] {
+                if let Ok(s) = cron::Schedule::from_str(expr) {
+                    schedules.insert(name.to_string(), s);
+                }
+            }
+        }
         DigestConfig {
             timezone,
             max_items,

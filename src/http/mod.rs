@@ -1,11 +1,14 @@
-//! The built-in HTTP server (axum): merged feeds, the index page, OPML. Handlers read shared
+//! The built-in HTTP server (axum): merged feeds, the index page, OPML, one-click unsubscribe. Handlers read shared
 //! state and never touch sources or SMTP; feeds are served from memory, already compressed.
 
 mod feeds;
 mod pages;
+mod unsubscribe;
 
 use crate::config::Config;
+use crate::digest::links::Links;
 use crate::publish::site::Site;
+use crate::storage::Store;
 use std::sync::Arc;
 
 /// What handlers share.
@@ -13,6 +16,8 @@ use std::sync::Arc;
 pub struct AppState {
     pub config: Arc<Config>,
     pub site: Site,
+    pub store: Store,
+    pub links: Links,
 }
 
 pub fn router(state: AppState) -> axum::Router {
@@ -20,6 +25,10 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/", axum::routing::get(pages::index))
         .route("/opml", axum::routing::get(pages::opml))
         .route("/feeds/{*name}", axum::routing::get(feeds::feed))
+        .route(
+            "/unsubscribe/{token}",
+            axum::routing::get(unsubscribe::page).post(unsubscribe::confirm),
+        )
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
 }

@@ -2,13 +2,17 @@
 //! plain Rust values and never see a query. SQLite (bundled) today; the schema uses portable
 //! types (Unix-second integers, TEXT) so PostgreSQL can follow with the same versions.
 
+mod digests;
 mod feeds;
 mod items;
 mod stories;
+mod subscribers;
 
+pub use digests::PendingDigest;
 pub use feeds::{FeedRow, FeedState, FeedUpdate};
 pub use items::{ItemRow, StoreCounts};
 pub use stories::{StoryFilter, StoryRow};
+pub use subscribers::{NewSubscriber, Subscriber, SubscriberError};
 
 use anyhow::Context;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -33,6 +37,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "clusters",
         include_str!("../../migrations/sqlite/0002_clusters.sql"),
+    ),
+    (
+        3,
+        "subscribers and digests",
+        include_str!("../../migrations/sqlite/0003_subscribers_and_digests.sql"),
     ),
 ];
 

@@ -22,6 +22,8 @@ pub struct StoryRow {
     pub feed_id: String,
     pub url: Option<String>,
     pub title: String,
+    /// Plain text of the summary or content: what topic queries match.
+    pub text: String,
     pub summary_html: String,
     pub content_html: String,
     pub authors: Vec<String>,
@@ -35,8 +37,8 @@ pub struct StoryRow {
     pub province: Option<String>,
 }
 
-const STORY_COLUMNS: &str =
-    "SELECT i.id, COALESCE(i.cluster_id, i.id) AS cluster_id, i.feed_id, i.url, i.title,
+pub(super) const STORY_COLUMNS: &str =
+    "SELECT i.id, COALESCE(i.cluster_id, i.id) AS cluster_id, i.feed_id, i.url, i.title, i.text,
         i.summary_html, i.content_html, i.authors, i.image_url, i.published_at, i.changed_at,
         COALESCE(f.configured_title, f.title, f.id) AS feed_title, f.url AS feed_url, f.site_url,
         f.category, f.province
@@ -104,7 +106,7 @@ impl Store {
     }
 }
 
-fn story_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<StoryRow> {
+pub(super) fn story_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<StoryRow> {
     let authors: String = r.try_get("authors")?;
     Ok(StoryRow {
         id: r.try_get("id")?,
@@ -112,6 +114,7 @@ fn story_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<StoryRow> {
         feed_id: r.try_get("feed_id")?,
         url: r.try_get("url")?,
         title: r.try_get("title")?,
+        text: r.try_get("text")?,
         summary_html: r.try_get("summary_html")?,
         content_html: r.try_get("content_html")?,
         authors: serde_json::from_str(&authors).unwrap_or_default(),

@@ -1,9 +1,11 @@
-//! `tinbao run`: one process runs the poll loop, merged-feed regeneration and the HTTP server.
+//! `tinbao run`: one process runs the poll loop, merged-feed regeneration, the digest outbox and
+//! the HTTP server.
 //! SIGINT/SIGTERM stop new work; the HTTP server drains; the process exits 0. Work interrupted
 //! mid-poll is simply redone on the next start (a poll's items and validators commit together).
 
 use super::publisher::Publisher;
 use crate::config::Config;
+use crate::digest::outbox::{Digester, Mailer};
 use crate::http::{AppState, router};
 use crate::publish::site::Site;
 use crate::reader::refresh::Refresher;
@@ -38,9 +40,15 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<i32> {
     tracing::info!(%addr, base_url = %config.server.base_url, "HTTP server started");
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let links = crate::digest::links::Links::new(
+        store.link_secret().await?,
+        config.server.base_url.clone(),
+    );
     let app = router(AppState {
         config: config.clone(),
         site: publisher.site.clone(),
+        store: store.clone(),
+        links,
     });
     let mut http_stop = stop_rx.clone();
     let server = tokio::spawn(async move {
@@ -50,13 +58,27 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<i32> {
             })
             .await
     });
-    let poller = tokio::spawn(poll_loop(refresher, publisher, stop_rx));
+    let poller = tokio::spawn(poll_loop(refresher, publisher, stop_rx.clone()));
+    let digests = match &config.smtp {
+        Some(smtp) => {
+            let mailer = Mailer::from_url(&smtp.url, &config.base_dir())?;
+            let digester = Digester::new(store.clone(), config.clone()).await?;
+            Some(tokio::spawn(digest_loop(digester, mailer, stop_rx)))
+        }
+        None => {
+            tracing::warn!("no [smtp] configured: digests are not sent");
+            None
+        }
+    };
 
     shutdown_signal().await;
     tracing::info!("stopping: no new work; finishing what is in flight");
     let _ = stop_tx.send(true);
     let finished = tokio::time::timeout(Duration::from_secs(9), async {
         let _ = poller.await;
+        if let Some(d) = digests {
+            let _ = d.await;
+        }
         let _ = server.await;
     })
     .await;
@@ -93,6 +115,37 @@ async fn poll_loop(refresher: Refresher, publisher: Publisher, mut stop: watch::
                 }
             }
             Err(e) => tracing::error!(error = format!("{e:#}"), "poll round failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Builds the digests that fall due and sends the outbox, every tick. A failed send stays in
+/// the outbox with its next attempt time; nothing here loses a digest.
+async fn digest_loop(digester: Digester, mailer: Mailer, mut stop: watch::Receiver<bool>) {
+    loop {
+        let now = Utc::now();
+        match digester.build_due(now).await {
+            Ok(b) if b.digests > 0 => {
+                tracing::info!(built = b.digests, owed_nothing = b.empty, "digests built")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = format!("{e:#}"), "building digests failed"),
+        }
+        match digester.send_due(&mailer, now).await {
+            Ok(s) if s.sent + s.retried + s.failed > 0 => {
+                tracing::info!(
+                    sent = s.sent,
+                    retried = s.retried,
+                    failed = s.failed,
+                    "digests sent"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = format!("{e:#}"), "sending digests failed"),
         }
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}

@@ -2,6 +2,7 @@
 //! behaviour, and `TestApp`, a temp directory with a feeds.toml, a SQLite file and a Refresher.
 
 pub mod fixture;
+pub mod smtp;
 
 use std::sync::Arc;
 use tinbao::config::Config;

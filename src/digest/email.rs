@@ -1,0 +1,54 @@
+//! A subscriber's address, validated on construction: past this boundary an address is
+//! well-formed, trimmed, and its domain lower-cased (the local part is left as typed: it may be
+//! case-sensitive, RFC 5321 §2.4).
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SubscriberEmail(String);
+
+impl SubscriberEmail {
+    pub fn parse(input: &str) -> Result<SubscriberEmail, String> {
+        let text = input.trim();
+        let address: lettre::Address = text
+            .parse()
+            .map_err(|e| format!("{text:?} is not an email address ({e})"))?;
+        let domain = address.domain().to_lowercase();
+        if !domain.contains('.') {
+            return Err(format!("{text:?}: the domain {domain:?} has no dot"));
+        }
+        Ok(SubscriberEmail(format!("{}@{domain}", address.user())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SubscriberEmail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_are_lower_cased_and_local_parts_kept() {
+        assert_eq!(
+            SubscriberEmail::parse("  Ban.Doc@Example.VN ")
+                .unwrap()
+                .as_str(),
+            "Ban.Doc@example.vn"
+        );
+    }
+
+    #[test]
+    fn malformed_addresses_are_refused_with_a_reason() {
+        for bad in ["", "ban-doc", "ban doc@example.vn", "a@b", "@example.vn"] {
+            assert!(SubscriberEmail::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! Rendering one digest email: a `DigestView` (filled by the digest assembler) goes through the
+//! operator-editable templates `digest_subject.txt`, `digest.txt` and `digest.html` into a lettre
+//! `Message`: multipart/alternative (plain text first, then HTML), UTF-8, RFC 2047 headers,
+//! the view's stable Message-ID and one-click unsubscribe headers (RFC 8058).
+//!
+//! This module is pure: it reads template files when asked to load them and otherwise touches
+//! no database, network or clock. It never sends mail.
+//!
+//! Template variables (all strings unless said otherwise; dates are in the subscriber's timezone):
+//!
+//! | name | value |
+//! | --- | --- |
+//! | `place` | "Lào Cai", or a general label |
+//! | `date` | the tick's local date, "28/11" |
+//! | `date_long` | "Thứ Sáu, ngày 28/11/2025" |
+//! | `count` | number of stories in this email (integer) |
+//! | `more` | stories left out by the cap (integer); `more_url` where to read them, or none |
+//! | `total` | `count + more` (integer) |
+//! | `sections` | list of `{title, count, stories}` |
+//! | `story` | `{title, url (none unless http/https), source, summary, time ("07:30 28/11"), also, also_names}` |
+//! | `story.also` | list of `{name, url}`: other outlets; `also_names` is "A, B" |
+//! | `manage_url`, `unsubscribe_url`, `base_url`, `to` | absolute links and the recipient |
+//!
+//! `.html` templates escape every value (story text is plain text); `.txt` templates do not.
+//! Printing an unknown variable is an error naming the template and line, so a typo in an
+//! operator's template is caught instead of leaving a blank in thousands of emails.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{Context as _, bail};
+use chrono::{DateTime, Datelike, Utc, Weekday};
+use chrono_tz::Tz;
+use lettre::Message;
+use lettre::message::{Mailbox, MultiPart};
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value, context};
+
+mod headers;
+pub use headers::{ListUnsubscribe, ListUnsubscribePost};
+
+/// Everything a digest email shows. Built by the digest assembler; rendered by `render`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DigestView {
+    pub to: String,
+    /// The schedule tick this digest is for (UTC).
+    pub tick: DateTime<Utc>,
+    /// The subscriber's timezone: dates in the email are shown in it.
+    #[serde(skip)]
+    pub timezone: Tz,
+    /// A place for the subject ("Lào Cai"), or a general label ("tin tỉnh") when topics span several.
+    pub place: String,
+    pub sections: Vec<Section>,
+    /// Stories left out by the `max_items` cap, and where to read them.
+    pub more: usize,
+    pub more_url: Option<String>,
+    pub manage_url: String,
+    pub unsubscribe_url: String,
+    pub base_url: String,
+    /// Stable per subscriber and tick, e.g. "<digest.12.1764310800@tinbao.example.vn>".
+    pub message_id: String,
+}
+
+/// One topic's stories, newest first.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Section {
+    /// Human description of the topic, e.g. "Thời sự · Lào Cai · “Lào Cai” lũ".
+    pub title: String,
+    pub stories: Vec<Story>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Story {
+    pub title: String,
+    pub url: Option<String>,
+    pub source: String,
+    /// Plain text, already shortened.
+    pub summary: String,
+    pub published: DateTime<Utc>,
+    /// Other outlets carrying the same story: (name, link).
+    pub also: Vec<(String, Option<String>)>,
+}
+
+/// File names of the three digest templates, in the operator's folder and in `templates/`.
+pub const SUBJECT_TEMPLATE: &str = "digest_subject.txt";
+pub const TEXT_TEMPLATE: &str = "digest.txt";
+pub const HTML_TEMPLATE: &str = "digest.html";
+
+/// The copies compiled into the binary, used for any file the operator's folder lacks.
+const BUILTIN: [(&str, &str); 3] = [
+    (
+        SUBJECT_TEMPLATE,
+        include_str!("../../templates/digest_subject.txt"),
+    ),
+    (TEXT_TEMPLATE, include_str!("../../templates/digest.txt")),
+    (HTML_TEMPLATE, include_str!("../../templates/digest.html")),
+];
+
+/// The compiled digest templates. Cheap to share; load once and reuse for every email.
+#[derive(Clone)]
+pub struct Templates {
+    env: Environment<'static>,
+    /// Where each template came from: the operator's file, or `None` for the built-in copy.
+    origins: Vec<(&'static str, Option<PathBuf>)>,
+}
+
+impl fmt::Debug for Templates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Templates")
+            .field("origins", &self.origins)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Templates {
+    /// The templates compiled into the binary.
+    pub fn builtin() -> Templates {
+        let sources = BUILTIN.map(|(name, source)| (name, source.to_string(), None));
+        // The built-in copies are fixed at build time and parsed by the unit tests.
+        Templates::compile(sources).expect("built-in digest templates are valid")
+    }
+
+    /// The templates in `dir`, each file missing there replaced by its built-in copy. The files
+    /// are read now: edits take effect at the next load, without rebuilding.
+    pub fn load(dir: &Path) -> anyhow::Result<Templates> {
+        if !dir.is_dir() {
+            bail!("template folder {} does not exist", dir.display());
+        }
+        let mut sources = Vec::with_capacity(BUILTIN.len());
+        for (name, builtin) in BUILTIN {
+            let path = dir.join(name);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => sources.push((name, text, Some(path))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    sources.push((name, builtin.to_string(), None));
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("reading template {}", path.display()));
+                }
+            }
+        }
+        Templates::compile(sources)
+    }
+
+    /// Which templates came from the operator's folder (for a log line at start-up).
+    pub fn overridden(&self) -> Vec<&Path> {
+        self.origins
+            .iter()
+            .filter_map(|(_, path)| path.as_deref())
+            .collect()
+    }
+
+    fn compile(
+        sources: impl IntoIterator<Item = (&'static str, String, Option<PathBuf>)>,
+    ) -> anyhow::Result<Templates> {
+        let mut env = Environment::new();
+        let syntax = SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()
+            .context("template syntax settings")?;
+        env.set_syntax(syntax);
+        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+        env.set_formatter(escape_for_email);
+        let mut origins = Vec::new();
+        for (name, source, path) in sources {
+            env.add_template_owned(name, source)
+                .with_context(|| match &path {
+                    Some(path) => format!("template {}", path.display()),
+                    None => format!("built-in template {name}"),
+                })?;
+            origins.push((name, path));
+        }
+        Ok(Templates { env, origins })
+    }
+
+    fn render(&self, name: &str, ctx: &Value) -> anyhow::Result<String> {
+        let origin = self
+            .origins
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, path)| path.as_deref());
+        let describe = || match origin {
+            Some(path) => format!("rendering template {}", path.display()),
+            None => format!("rendering built-in template {name}"),
+        };
+        let template = self.env.get_template(name).with_context(describe)?;
+        template.render(ctx).with_context(describe)
+    }
+}
+
+/// minijinja's HTML escaping also turns `/` into `&#x2f;`, which makes every link in the HTML
+/// part unreadable to a person viewing the source and to naive link checkers. Escaping `& < > " '`
+/// is enough for text and for double-quoted attribute values.
+fn escape_for_email(
+    out: &mut minijinja::Output<'_>,
+    state: &mut minijinja::State<'_, '_>,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
+    match value.as_str() {
+        Some(text) if matches!(state.auto_escape(), AutoEscape::Html) && !value.is_safe() => {
+            Ok(out.write_str(&escape_html(text))?)
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    }
+}
+
+fn escape_html(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// The digest email for `view`, from `from`.
+pub fn render(view: &DigestView, templates: &Templates, from: &Mailbox) -> anyhow::Result<Message> {
+    let ctx = template_context(view);
+    let subject = render_subject(templates, &ctx)?;
+    let text = templates.render(TEXT_TEMPLATE, &ctx)?;
+    let html = templates.render(HTML_TEMPLATE, &ctx)?;
+    let to: Mailbox = view
+        .to
+        .parse()
+        .with_context(|| format!("recipient address {:?}", view.to))?;
+    let message_id = checked_message_id(&view.message_id)?;
+    let unsubscribe = ListUnsubscribe::new(&view.unsubscribe_url)?;
+    Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(subject)
+        .message_id(Some(message_id))
+        .date(SystemTime::from(view.tick))
+        .header(unsubscribe)
+        .header(ListUnsubscribePost)
+        .multipart(MultiPart::alternative_plain_html(text, html))
+        .with_context(|| format!("building the digest email for {}", view.to))
+}
+
+/// The subject line `render` would use, decoded.
+pub fn subject(view: &DigestView, templates: &Templates) -> anyhow::Result<String> {
+    render_subject(templates, &template_context(view))
+}
+
+fn render_subject(templates: &Templates, ctx: &Value) -> anyhow::Result<String> {
+    let raw = templates.render(SUBJECT_TEMPLATE, ctx)?;
+    // A header is one line: whatever line breaks the template left become single spaces.
+    let subject = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    if subject.is_empty() {
+        bail!("template {SUBJECT_TEMPLATE} produced an empty subject");
+    }
+    Ok(subject)
+}
+
+/// A Message-ID as RFC 5322 wants it: `<left@right>`, printable ASCII, no spaces.
+fn checked_message_id(id: &str) -> anyhow::Result<String> {
+    let inner = id.strip_prefix('<').and_then(|s| s.strip_suffix('>'));
+    match inner {
+        Some(inner)
+            if inner.contains('@')
+                && inner
+                    .chars()
+                    .all(|c| c.is_ascii_graphic() && c != '<' && c != '>') =>
+        {
+            Ok(id.to_string())
+        }
+        _ => bail!("digest Message-ID {id:?} is not of the form <left@right>"),
+    }
+}
+
+fn template_context(view: &DigestView) -> Value {
+    let tz = view.timezone;
+    let local = view.tick.with_timezone(&tz);
+    let count: usize = view.sections.iter().map(|s| s.stories.len()).sum();
+    let sections: Vec<Value> = view
+        .sections
+        .iter()
+        .map(|section| section_value(section, tz))
+        .collect();
+    context! {
+        to => &view.to,
+        place => &view.place,
+        date => local.format("%d/%m").to_string(),
+        date_long => format!("{}, ngày {}", weekday_vi(local.weekday()), local.format("%d/%m/%Y")),
+        count,
+        more => view.more,
+        total => count + view.more,
+        more_url => web_link(view.more_url.as_deref()),
+        manage_url => &view.manage_url,
+        unsubscribe_url => &view.unsubscribe_url,
+        base_url => &view.base_url,
+        sections,
+    }
+}
+
+fn section_value(section: &Section, tz: Tz) -> Value {
+    let stories: Vec<Value> = section
+        .stories
+        .iter()
+        .map(|story| story_value(story, tz))
+        .collect();
+    context! {
+        title => &section.title,
+        count => stories.len(),
+        stories,
+    }
+}
+
+fn story_value(story: &Story, tz: Tz) -> Value {
+    let also: Vec<Value> = story
+        .also
+        .iter()
+        .map(|(name, url)| context! { name, url => web_link(url.as_deref()) })
+        .collect();
+    let also_names = story
+        .also
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    context! {
+        title => &story.title,
+        url => web_link(story.url.as_deref()),
+        source => &story.source,
+        summary => &story.summary,
+        time => story.published.with_timezone(&tz).format("%H:%M %d/%m").to_string(),
+        also,
+        also_names,
+    }
+}
+
+/// Only http and https links reach an email: a `javascript:` or `data:` link from a feed would
+/// be a trap for the reader, so the story is shown without a link instead.
+fn web_link(url: Option<&str>) -> Option<String> {
+    let url = url?.trim();
+    let scheme = url.split_once(':')?.0;
+    (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+        .then(|| url.to_string())
+}
+
+fn weekday_vi(day: Weekday) -> &'static str {
+    match day {
+        Weekday::Mon => "Thứ Hai",
+        Weekday::Tue => "Thứ Ba",
+        Weekday::Wed => "Thứ Tư",
+        Weekday::Thu => "Thứ Năm",
+        Weekday::Fri => "Thứ Sáu",
+        Weekday::Sat => "Thứ Bảy",
+        Weekday::Sun => "Chủ Nhật",
+    }
+}
+
+#[cfg(test)]
+mod tests;
