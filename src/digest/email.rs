@@ -1,6 +1,7 @@
 //! A subscriber's address, validated on construction: past this boundary an address is
-//! well-formed, trimmed, and its domain lower-cased (the local part is left as typed: it may be
-//! case-sensitive, RFC 5321 §2.4).
+//! well-formed, trimmed and lower-cased. RFC 5321 §2.4 lets a local part be case-sensitive, but
+//! no mail provider treats it so, and comparing addresses case-blind is what stops one person
+//! subscribing twice as "Ban.Doc@" and "ban.doc@".
 
 use std::fmt;
 
@@ -17,7 +18,7 @@ impl SubscriberEmail {
         if !domain.contains('.') {
             return Err(format!("{text:?}: the domain {domain:?} has no dot"));
         }
-        Ok(SubscriberEmail(format!("{}@{domain}", address.user())))
+        Ok(SubscriberEmail(format!("{}@{domain}", address.user().to_lowercase())))
     }
 
     pub fn as_str(&self) -> &str {
