@@ -16,7 +16,7 @@ mod tests;
 
 pub use signature::{HASHES, Signature, signature};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Signature similarity from which two items of different feeds are one story.
 ///
@@ -28,13 +28,12 @@ pub const THRESHOLD: f64 = 0.42;
 pub const WINDOW_SECS: i64 = 3 * 24 * 60 * 60;
 
 /// Rows per LSH band: two items become candidates when all rows of one band agree.
-const ROWS: usize = 2;
-/// Bands probed, over the first `ROWS * BANDS` values of the signature. With `ROWS = 2` the chance
-/// that a pair of similarity `s` becomes a candidate is `1 - (1 - s²)^BANDS`: 0.986 at 0.36, 0.999
-/// at 0.45, while an unrelated pair (`s` ≈ 0.05) is verified with chance 0.08.
-const BANDS: usize = 40;
-
-const DAY_SECS: i64 = 24 * 60 * 60;
+const ROWS: usize = 3;
+/// Bands, over the first `ROWS * BANDS` values of the signature. A pair of similarity `s` becomes
+/// a candidate with chance `1 - (1 - s³)^BANDS`: 0.995 at 0.40, 0.998 at [`THRESHOLD`], while an
+/// unrelated pair of news items (`s` ≈ 0.05) is verified with chance 0.01. (Two rows would verify
+/// one unrelated pair in ten, which made 50,000 items in one window cost four times 25,000.)
+const BANDS: usize = 80;
 
 /// One stored item, as clustering sees it.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,19 +60,29 @@ pub struct Member {
 ///
 /// Returns `(item id, cluster id)` pairs, in item id order.
 pub fn assign_clusters(existing: &[Member], new: &[Member]) -> Vec<(i64, i64)> {
+    assign(existing, new).0
+}
+
+/// [`assign_clusters`], also counting the similarity checks it made (for the scale test).
+fn assign(existing: &[Member], new: &[Member]) -> (Vec<(i64, i64)>, usize) {
     let mut order: Vec<&Member> = new.iter().collect();
     order.sort_by_key(|m| m.id);
     order.dedup_by_key(|m| m.id);
     let Some(window) = time_range(&order) else {
-        return Vec::new();
+        return (Vec::new(), 0);
     };
-    let new_ids: std::collections::HashSet<i64> = order.iter().map(|m| m.id).collect();
-    let mut state = State::default();
-    for member in existing.iter().filter(|m| !new_ids.contains(&m.id)) {
+    let new_ids: HashSet<i64> = order.iter().map(|m| m.id).collect();
+    let earlier: Vec<&Member> = existing
+        .iter()
+        .filter(|m| !new_ids.contains(&m.id))
+        .collect();
+    // Older or newer than every new item by more than the window: only its URL can match.
+    let in_window = |m: &Member| window.contains(&m.published_at);
+    let indexed = earlier.iter().filter(|m| in_window(m)).count() + order.len();
+    let mut state = State::with_capacity(indexed);
+    for member in earlier {
         let cluster = member.cluster_id.unwrap_or(member.id);
-        // Older or newer than every new item by more than the window: only its URL can match.
-        let in_window = window.contains(&member.published_at);
-        state.add(member, cluster, in_window);
+        state.add(member, cluster, in_window(member));
     }
     let mut assigned = Vec::with_capacity(order.len());
     for member in order {
@@ -84,7 +93,7 @@ pub fn assign_clusters(existing: &[Member], new: &[Member]) -> Vec<(i64, i64)> {
         state.add(member, cluster, true);
         assigned.push((member.id, cluster));
     }
-    assigned
+    (assigned, state.checks)
 }
 
 /// The publication times an earlier item must fall in to be similar to some new item.
@@ -97,20 +106,15 @@ fn time_range(new: &[&Member]) -> Option<std::ops::RangeInclusive<i64>> {
 /// The items seen so far: their clusters, URLs, and an LSH index of their signatures.
 #[derive(Default)]
 struct State<'a> {
+    /// The items that may still be similar to a new one, in the order they were indexed.
     nodes: Vec<Node<'a>>,
+    index: LshIndex,
     /// Canonical URL → cluster (the smallest, should stored data disagree).
     urls: HashMap<&'a str, i64>,
     /// Cluster → the feeds it holds an item of.
     feeds: HashMap<i64, Vec<&'a str>>,
-    /// Band key → the last entry filed under it. Entry `node * BANDS + band` is one band of one
-    /// node; `chain[entry]` is the entry filed before it under the same key, always a smaller
-    /// number, so a chain ends. Only items that may still be similar to a new one are nodes.
-    heads: HashMap<u64, u32>,
-    chain: Vec<Option<u32>>,
-    /// `seen[node]` is the number of the query that last visited it (1-based), so a pair that
-    /// agrees in several bands is verified once.
-    seen: Vec<u32>,
-    queries: u32,
+    /// Similarity checks made so far.
+    checks: usize,
 }
 
 struct Node<'a> {
@@ -119,7 +123,18 @@ struct Node<'a> {
 }
 
 impl<'a> State<'a> {
-    fn add(&mut self, member: &'a Member, cluster: i64, index: bool) {
+    /// Room for `nodes` indexed signatures, so the index is not rebuilt as it grows.
+    fn with_capacity(nodes: usize) -> Self {
+        State {
+            nodes: Vec::with_capacity(nodes),
+            index: LshIndex::with_capacity(nodes),
+            ..State::default()
+        }
+    }
+
+    /// Records `member` as a member of `cluster`; `similar` says whether a new item may still
+    /// match it by similarity (else only its URL is kept).
+    fn add(&mut self, member: &'a Member, cluster: i64, similar: bool) {
         if let Some(url) = member.canonical_url.as_deref() {
             let known = self.urls.entry(url).or_insert(cluster);
             *known = (*known).min(cluster);
@@ -128,20 +143,11 @@ impl<'a> State<'a> {
         if !feeds.contains(&member.feed_id.as_str()) {
             feeds.push(&member.feed_id);
         }
-        let Some(sig) = member.signature.as_ref().filter(|s| index && !s.is_empty()) else {
+        let Some(sig) = member.signature.as_ref() else {
             return;
         };
-        let first_entry = self.chain.len();
-        if u32::try_from(first_entry + BANDS).is_err() {
-            return; // a hundred million signatures in one call: the rest match by URL only
-        }
-        self.nodes.push(Node { member, cluster });
-        self.seen.push(0);
-        let day = member.published_at.div_euclid(DAY_SECS);
-        for (entry, band) in (first_entry..).zip(0..BANDS) {
-            let entry = entry as u32; // checked above
-            let previous = self.heads.insert(band_key(sig, band, day), entry);
-            self.chain.push(previous);
+        if similar && !sig.is_empty() && self.index.insert(sig) {
+            self.nodes.push(Node { member, cluster });
         }
     }
 
@@ -150,66 +156,123 @@ impl<'a> State<'a> {
         self.urls.get(url).copied()
     }
 
-    /// The cluster of the most similar earlier item that may match `member`.
+    /// The cluster of the most similar earlier item that may match `member` (ties: the smaller
+    /// cluster id, so the result does not depend on the order of the index).
     fn most_similar(&mut self, member: &Member) -> Option<i64> {
         let sig = member.signature.as_ref()?;
-        self.queries += 1;
-        let query = self.queries;
-        let day = member.published_at.div_euclid(DAY_SECS);
-        // Within the window the calendar days differ by at most three.
-        let days = (-3..=3).filter_map(|offset| day.checked_add(offset));
         let mut best: Option<(f64, i64)> = None;
-        for day in days {
-            for band in 0..BANDS {
-                let mut next = self.heads.get(&band_key(sig, band, day)).copied();
-                while let Some(entry) = next {
-                    next = self.chain.get(entry as usize).copied().flatten();
-                    let at = entry as usize / BANDS;
-                    if self.seen.get(at) == Some(&query) {
-                        continue;
-                    }
-                    if let Some(seen) = self.seen.get_mut(at) {
-                        *seen = query;
-                    }
-                    let Some(candidate) = self.nodes.get(at) else {
-                        continue;
-                    };
-                    if let Some(score) = self.score(member, sig, candidate) {
-                        let better = best.is_none_or(|(s, c)| {
-                            score > s || (score == s && candidate.cluster < c)
-                        });
-                        if better {
-                            best = Some((score, candidate.cluster));
-                        }
-                    }
-                }
+        let (nodes, feeds, checks) = (&self.nodes, &self.feeds, &mut self.checks);
+        self.index.candidates(sig, |node| {
+            let Some(candidate) = nodes.get(node) else {
+                return;
+            };
+            *checks += 1;
+            let Some(score) = score(member, sig, candidate, feeds) else {
+                return;
+            };
+            let better =
+                best.is_none_or(|(s, c)| score > s || (score == s && candidate.cluster < c));
+            if better {
+                best = Some((score, candidate.cluster));
             }
-        }
+        });
         best.map(|(_, cluster)| cluster)
-    }
-
-    /// The similarity of `member` to `candidate`, if they may be one story.
-    fn score(&self, member: &Member, sig: &Signature, candidate: &Node) -> Option<f64> {
-        let other = candidate.member;
-        let close = member.published_at.abs_diff(other.published_at) <= WINDOW_SECS.unsigned_abs();
-        let feed_taken = self
-            .feeds
-            .get(&candidate.cluster)
-            .is_some_and(|feeds| feeds.contains(&member.feed_id.as_str()));
-        if !close || feed_taken || other.feed_id == member.feed_id {
-            return None;
-        }
-        let similarity = sig.similarity(other.signature.as_ref()?);
-        (similarity >= THRESHOLD).then_some(similarity)
     }
 }
 
-/// The LSH key of one band of a signature on one calendar day (UTC).
-fn band_key(sig: &Signature, band: usize, day: i64) -> u64 {
+/// The similarity of `member` to `candidate`, if they may be one story.
+fn score(
+    member: &Member,
+    sig: &Signature,
+    candidate: &Node,
+    feeds: &HashMap<i64, Vec<&str>>,
+) -> Option<f64> {
+    let other = candidate.member;
+    let close = member.published_at.abs_diff(other.published_at) <= WINDOW_SECS.unsigned_abs();
+    let feed_taken = feeds
+        .get(&candidate.cluster)
+        .is_some_and(|f| f.contains(&member.feed_id.as_str()));
+    if !close || feed_taken || other.feed_id == member.feed_id {
+        return None;
+    }
+    let similarity = sig.similarity(other.signature.as_ref()?);
+    (similarity >= THRESHOLD).then_some(similarity)
+}
+
+/// Locality-sensitive hashing over signatures: each band of `ROWS` values is hashed to a key, and
+/// signatures that share a key in any band are candidates.
+#[derive(Default)]
+struct LshIndex {
+    /// Band key → the last entry filed under it. Entry `node * BANDS + band` is one band of one
+    /// node.
+    heads: HashMap<u32, u32>,
+    /// `chain[entry]`: the entry filed before it under the same key, or `END`. Always a smaller
+    /// number, so every chain ends.
+    chain: Vec<u32>,
+    /// `seen[node]`: the last query that visited the node, so that a node agreeing in several
+    /// bands is visited once.
+    seen: Vec<u32>,
+    query: u32,
+}
+
+const END: u32 = u32::MAX;
+
+impl LshIndex {
+    fn with_capacity(nodes: usize) -> Self {
+        let entries = nodes.saturating_mul(BANDS);
+        LshIndex {
+            heads: HashMap::with_capacity(entries),
+            chain: Vec::with_capacity(entries),
+            seen: Vec::with_capacity(nodes),
+            query: 0,
+        }
+    }
+
+    /// Files `sig` as the next node; `false` when the index is full (fifty million signatures).
+    fn insert(&mut self, sig: &Signature) -> bool {
+        let first = self.chain.len();
+        let Ok(last) = u32::try_from(first + BANDS) else {
+            return false;
+        };
+        for (entry, band) in (last - BANDS as u32..last).zip(0..BANDS) {
+            let previous = self.heads.insert(band_key(sig, band), entry);
+            self.chain.push(previous.unwrap_or(END));
+        }
+        self.seen.push(0);
+        true
+    }
+
+    /// Calls `visit` once with each node that shares a band with `sig`.
+    fn candidates(&mut self, sig: &Signature, mut visit: impl FnMut(usize)) {
+        self.query = match self.query.checked_add(1) {
+            Some(query) => query,
+            None => {
+                self.seen.fill(0);
+                1
+            }
+        };
+        for band in 0..BANDS {
+            let mut entry = self.heads.get(&band_key(sig, band)).copied().unwrap_or(END);
+            while let Some(&previous) = self.chain.get(entry as usize) {
+                let node = entry as usize / BANDS;
+                if let Some(seen) = self.seen.get_mut(node)
+                    && *seen != self.query
+                {
+                    *seen = self.query;
+                    visit(node);
+                }
+                entry = previous;
+            }
+        }
+    }
+}
+
+/// The LSH key of one band of a signature.
+fn band_key(sig: &Signature, band: usize) -> u32 {
     let rows = sig.values().iter().skip(band * ROWS).take(ROWS);
     let mut h = signature::mix(band as u64);
-    for value in rows.map(|&v| u64::from(v)).chain([day as u64]) {
-        h = signature::mix(h ^ value);
+    for &value in rows {
+        h = signature::mix(h ^ u64::from(value));
     }
-    h
+    (h >> 32) as u32
 }

@@ -36,7 +36,9 @@ async fn async_command(config: &std::path::Path, command: Command) -> anyhow::Re
         Command::Feeds { json } => cli::feeds(cli::load_config(config)?, json).await,
         Command::Inspect { source, json } => cli::inspect(config, &source, json).await,
         Command::Demo { dir } => tinbao::demo::run(&dir).await,
-        Command::Run => tinbao::worker::daemon::run(cli::load_config(config)?).await,
+        Command::Run => {
+            tinbao::worker::daemon::run(config.to_path_buf(), cli::load_config(config)?).await
+        }
         Command::Subscribers { action } => {
             cli::subscribers(cli::load_config(config)?, action).await
         }

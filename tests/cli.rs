@@ -176,39 +176,124 @@ fn subscribers_are_added_listed_imported_and_removed_with_clear_refusals() {
     std::fs::write(dir.path().join("feeds.toml"), config).unwrap();
     let run = |args: &[&str]| tinbao(dir.path(), args);
 
-    let added = run(&["subscribers", "add", "Ban.Doc@Example.VN", "--topic", "category=thoi-su province=lao-cai query=\"Lào Cai\" lũ", "--schedule", "daily"]);
-    assert_eq!(added.status.code(), Some(0), "{}", String::from_utf8_lossy(&added.stderr));
-    let again = run(&["subscribers", "add", "ban.doc@example.vn", "--topic", "query=lũ"]);
+    let added = run(&[
+        "subscribers",
+        "add",
+        "Ban.Doc@Example.VN",
+        "--topic",
+        "category=thoi-su province=lao-cai query=\"Lào Cai\" lũ",
+        "--schedule",
+        "daily",
+    ]);
+    assert_eq!(
+        added.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let again = run(&[
+        "subscribers",
+        "add",
+        "ban.doc@example.vn",
+        "--topic",
+        "query=lũ",
+    ]);
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already subscribed"));
     for (args, reason) in [
-        (vec!["subscribers", "add", "not-an-address", "--topic", "query=lũ"], "not an email address"),
-        (vec!["subscribers", "add", "x@example.vn", "--topic", "category=the-thao"], "unknown category"),
-        (vec!["subscribers", "add", "x@example.vn", "--topic", "query=\"Lào Cai"], "unbalanced quote"),
-        (vec!["subscribers", "add", "x@example.vn", "--topic", "query=lũ", "--schedule", "hourly"], "unknown schedule"),
+        (
+            vec![
+                "subscribers",
+                "add",
+                "not-an-address",
+                "--topic",
+                "query=lũ",
+            ],
+            "not an email address",
+        ),
+        (
+            vec![
+                "subscribers",
+                "add",
+                "x@example.vn",
+                "--topic",
+                "category=the-thao",
+            ],
+            "unknown category",
+        ),
+        (
+            vec![
+                "subscribers",
+                "add",
+                "x@example.vn",
+                "--topic",
+                "query=\"Lào Cai",
+            ],
+            "unbalanced quote",
+        ),
+        (
+            vec![
+                "subscribers",
+                "add",
+                "x@example.vn",
+                "--topic",
+                "query=lũ",
+                "--schedule",
+                "hourly",
+            ],
+            "unknown schedule",
+        ),
     ] {
         let out = run(&args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains(reason), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(reason),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     let csv = "email,schedule,topic\nmot@example.vn,weekly,\"query=\"\"Lào Cai\"\" lũ\",category=thoi-su\nhai@example.vn,immediate,province=lao-cai\nba@example.vn,daily,category=nope\n";
     std::fs::write(dir.path().join("people.csv"), csv).unwrap();
     let imported = run(&["subscribers", "import", "people.csv"]);
     assert_eq!(imported.status.code(), Some(1), "one line was refused");
-    assert!(stdout(&imported).contains("imported 2 subscribers, refused 1"), "{}", stdout(&imported));
-    assert!(String::from_utf8_lossy(&imported.stderr).contains("people.csv:4: topic"), "{}", String::from_utf8_lossy(&imported.stderr));
+    assert!(
+        stdout(&imported).contains("imported 2 subscribers, refused 1"),
+        "{}",
+        stdout(&imported)
+    );
+    assert!(
+        String::from_utf8_lossy(&imported.stderr).contains("people.csv:4: topic"),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
 
-    let list: serde_json::Value = serde_json::from_slice(&run(&["subscribers", "list", "--json"]).stdout).unwrap();
+    let list: serde_json::Value =
+        serde_json::from_slice(&run(&["subscribers", "list", "--json"]).stdout).unwrap();
     let people = list.as_array().unwrap();
     assert_eq!(people.len(), 3);
     assert_eq!(people[0]["email"], "ban.doc@example.vn");
     assert_eq!(people[1]["topics"][0], "query=\"Lào Cai\" lũ");
     assert_eq!(people[1]["schedule"], "weekly");
 
-    assert_eq!(run(&["subscribers", "remove", "hai@example.vn"]).status.code(), Some(0));
-    assert_eq!(run(&["subscribers", "remove", "hai@example.vn"]).status.code(), Some(1));
+    assert_eq!(
+        run(&["subscribers", "remove", "hai@example.vn"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        run(&["subscribers", "remove", "hai@example.vn"])
+            .status
+            .code(),
+        Some(1)
+    );
     let dry = run(&["digest", "--now", "--dry-run", "out"]);
-    assert_eq!(dry.status.code(), Some(0), "{}", String::from_utf8_lossy(&dry.stderr));
+    assert_eq!(
+        dry.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
     assert!(stdout(&dry).contains("nothing recorded as sent"));
 }

@@ -5,6 +5,7 @@ mod support;
 
 mod cli;
 mod conformance;
+mod daemon;
 mod digest;
 mod ingest;
 mod match_cli;

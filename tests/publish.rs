@@ -60,12 +60,12 @@ async fn published() -> Published {
         app.store.link_secret().await.unwrap(),
         app.config.server.base_url.clone(),
     );
-    let base = spawn_http(AppState {
-        config: app.config.clone(),
-        site: publisher.site.clone(),
-        store: app.store.clone(),
+    let base = spawn_http(AppState::fixed(
+        app.config.clone(),
+        publisher.site.clone(),
+        app.store.clone(),
         links,
-    })
+    ))
     .await;
     Published {
         app,

@@ -10,6 +10,12 @@
 //! Jaccard, computed by MinHash over copies `(syllable, 0..weight)`. Syllables are compared in
 //! their base form (no diacritics), so `thủy`/`thuỷ`/`thuy` written by different outlets agree.
 //! Bigrams and trigrams were measured too and separate worse (see `THRESHOLD` in the parent).
+//!
+//! Why 256 values of 16 bits: the estimate's standard error is `sqrt(s(1 - s) / HASHES)`, 0.043
+//! at `s` = 0.4 with 128 hashes, as wide as the gap between the hardest labelled pairs; 256
+//! hashes bring it to 0.031. Keeping 16 bits of each minimum stores them in the 512 bytes that
+//! 128 `u32`s would take; two different minima then agree by chance about `n / 131,072` of the
+//! time for items of `n` shingles (0.0005 for a typical 70), a bias far below that error.
 
 use crate::text::base_form;
 use unicode_normalization::char::is_combining_mark;
@@ -280,7 +286,11 @@ mod tests {
 
     #[test]
     fn a_title_in_capitals_has_no_names() {
-        assert!(kinds("LŨ QUÉT Ở BÁT XÁT").iter().all(|(_, k)| *k == Kind::Word));
+        assert!(
+            kinds("LŨ QUÉT Ở BÁT XÁT")
+                .iter()
+                .all(|(_, k)| *k == Kind::Word)
+        );
     }
 
     #[test]

@@ -270,6 +270,14 @@ impl Digester {
                 message: format!("rendering: {e:#}"),
             }),
         };
+        if let Err(e) = &result {
+            let kind = if e.transient {
+                "transient"
+            } else {
+                "permanent"
+            };
+            metrics::counter!("tinbao_smtp_errors_total", "kind" => kind).increment(1);
+        }
         Ok(match result {
             Ok(()) => {
                 self.store.mark_digest_sent(d.id, Utc::now()).await?;

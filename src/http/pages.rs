@@ -12,14 +12,14 @@ use minijinja::context;
 const INDEX: &str = include_str!("../../templates/index.html");
 
 pub async fn index(State(state): State<AppState>) -> Response {
-    let base = state.config.server.base_url.to_string();
+    let config = state.config();
+    let base = config.server.base_url.to_string();
     // Links are built and escaped here (minijinja's HTML escaping would also escape every '/').
     let link = |path: &str| minijinja::Value::from_safe_string(escape(&format!("{base}{path}")));
     let feed = |path: String, title: String| {
         context! { title, rss => link(&format!("feeds/{path}.xml")), atom => link(&format!("feeds/{path}.atom")), json => link(&format!("feeds/{path}.json")) }
     };
-    let categories: Vec<_> = state
-        .config
+    let categories: Vec<_> = config
         .categories
         .iter()
         .map(|c| feed(c.slug.clone(), c.title.clone()))
@@ -34,8 +34,7 @@ pub async fn index(State(state): State<AppState>) -> Response {
                 .map(str::to_string)
         })
         .map(|slug| {
-            let name = state
-                .config
+            let name = config
                 .provinces
                 .iter()
                 .find(|p| p.slug == slug)
@@ -47,22 +46,22 @@ pub async fn index(State(state): State<AppState>) -> Response {
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
     let all = feed("all".into(), "Tất cả tin".into());
     let rendered = env
-        .render_str(INDEX, context! { all, categories, provinces, opml => link("opml"), sources => state.config.feeds.len() })
+        .render_str(INDEX, context! { all, categories, provinces, opml => link("opml"), sources => config.feeds.len() })
         .unwrap_or_else(|e| format!("template error: {e}"));
     Html(rendered).into_response()
 }
 
 pub async fn opml(State(state): State<AppState>) -> Response {
+    let config = state.config();
     let mut out = String::from(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<opml version=\"2.0\">\n<head><title>tinbao: nguồn tin</title></head>\n<body>\n",
     );
-    for c in &state.config.categories {
+    for c in &config.categories {
         out.push_str(&format!(
             "<outline text=\"{0}\" title=\"{0}\">\n",
             escape(&c.title)
         ));
-        for f in state
-            .config
+        for f in config
             .feeds
             .iter()
             .filter(|f| f.category == c.slug && f.enabled)

@@ -100,6 +100,14 @@ impl Refresher {
             }
         }
         drop(results);
+        metrics::counter!("tinbao_items_ingested_total", "kind" => "new")
+            .increment(summary.new as u64);
+        metrics::counter!("tinbao_items_ingested_total", "kind" => "updated")
+            .increment(summary.updated as u64);
+        metrics::counter!("tinbao_polls_total", "result" => "failed")
+            .increment(summary.failed as u64);
+        metrics::counter!("tinbao_polls_total", "result" => "ok")
+            .increment((summary.polled - summary.failed) as u64);
         let now = Utc::now();
         let retention = chrono::Duration::from_std(self.config.database.retention)
             .unwrap_or(chrono::Duration::days(180));
@@ -115,7 +123,11 @@ impl Refresher {
     /// any step, the database included, is reported as `FeedResult::Failed`.
     pub async fn refresh(&self, feed: FeedRow) -> FeedResult {
         let now = Utc::now();
-        match self.try_refresh(&feed, now).await {
+        let started = Instant::now();
+        let result = self.try_refresh(&feed, now).await;
+        metrics::histogram!("tinbao_fetch_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        match result {
             Ok(result) => result,
             Err(failure) => {
                 let error_count = feed.error_count + 1;

@@ -127,6 +127,12 @@ impl Store {
         Ok((guard, tx))
     }
 
+    /// Whether the database answers.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

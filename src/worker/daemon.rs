@@ -1,29 +1,38 @@
 //! `tinbao run`: one process runs the poll loop, merged-feed regeneration, the digest outbox and
-//! the HTTP server.
-//! SIGINT/SIGTERM stop new work; the HTTP server drains; the process exits 0. Work interrupted
-//! mid-poll is simply redone on the next start (a poll's items and validators commit together).
+//! the HTTP server. The config is reloaded on edit (file watch) and on SIGHUP without a restart;
+//! an invalid edit is logged and the last good config kept. SIGINT/SIGTERM stop new work, let
+//! in-flight work finish (up to 9 s), and exit 0; work cut short is redone on the next start
+//! (a poll's items and validators commit together; a digest is built in one transaction and
+//! stays pending until sent).
 
 use super::publisher::Publisher;
+use super::reload;
 use crate::config::Config;
+use crate::digest::links::Links;
 use crate::digest::outbox::{Digester, Mailer};
-use crate::http::{AppState, router};
+use crate::http::{AppState, Health, router};
 use crate::publish::site::Site;
 use crate::reader::refresh::Refresher;
 use crate::storage::Store;
 use anyhow::Context;
 use chrono::Utc;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// How often the poll loop looks for due feeds.
+/// How often the loops look for due work.
 const TICK: Duration = Duration::from_secs(5);
 
-pub async fn run(config: Arc<Config>) -> anyhow::Result<i32> {
+pub async fn run(config_path: PathBuf, config: Arc<Config>) -> anyhow::Result<i32> {
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| tracing::warn!(error = %e, "metrics disabled"))
+        .ok();
     let store = Store::open(&config.database.url, &config.base_dir()).await?;
     store.sync_feeds(&config.feeds, Utc::now()).await?;
-    let refresher = Refresher::new(store.clone(), config.clone())?;
-    let publisher = Publisher::new(store.clone(), config.clone(), Site::default());
+    let site = Site::default();
+    let publisher = Publisher::new(store.clone(), config.clone(), site.clone());
     let regenerated = publisher.regenerate(&publisher.all_filters()).await?;
     tracing::info!(
         documents = regenerated.rendered,
@@ -39,46 +48,48 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<i32> {
     println!("listening on http://{addr}/");
     tracing::info!(%addr, base_url = %config.server.base_url, "HTTP server started");
 
+    let (config_tx, config_rx) = watch::channel(config.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let links = crate::digest::links::Links::new(
-        store.link_secret().await?,
-        config.server.base_url.clone(),
-    );
-    let app = router(AppState {
-        config: config.clone(),
-        site: publisher.site.clone(),
+    let health = Arc::new(Health::default());
+    let links = Links::new(store.link_secret().await?, config.server.base_url.clone());
+    let state = AppState {
+        config_rx: config_rx.clone(),
+        site: site.clone(),
         store: store.clone(),
         links,
-    });
+        health: health.clone(),
+        metrics,
+    };
     let mut http_stop = stop_rx.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
+        axum::serve(listener, router(state))
             .with_graceful_shutdown(async move {
                 let _ = http_stop.wait_for(|stop| *stop).await;
             })
             .await
     });
-    let poller = tokio::spawn(poll_loop(refresher, publisher, stop_rx.clone()));
-    let digests = match &config.smtp {
-        Some(smtp) => {
-            let mailer = Mailer::from_url(&smtp.url, &config.base_dir())?;
-            let digester = Digester::new(store.clone(), config.clone()).await?;
-            Some(tokio::spawn(digest_loop(digester, mailer, stop_rx)))
-        }
-        None => {
-            tracing::warn!("no [smtp] configured: digests are not sent");
-            None
-        }
-    };
+    let reloader = tokio::spawn(reload::watch(
+        config_path,
+        store.clone(),
+        config_tx,
+        stop_rx.clone(),
+    ));
+    let poller = tokio::spawn(poll_loop(
+        store.clone(),
+        site,
+        config_rx.clone(),
+        health.clone(),
+        stop_rx.clone(),
+    ));
+    let digests = tokio::spawn(digest_loop(store.clone(), config_rx, health, stop_rx));
 
     shutdown_signal().await;
     tracing::info!("stopping: no new work; finishing what is in flight");
     let _ = stop_tx.send(true);
     let finished = tokio::time::timeout(Duration::from_secs(9), async {
         let _ = poller.await;
-        if let Some(d) = digests {
-            let _ = d.await;
-        }
+        let _ = digests.await;
+        let _ = reloader.await;
         let _ = server.await;
     })
     .await;
@@ -92,29 +103,132 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-async fn poll_loop(refresher: Refresher, publisher: Publisher, mut stop: watch::Receiver<bool>) {
+/// Polls due feeds every tick and regenerates the merged feeds they change. A new config
+/// rebuilds the fetcher (limits, User-Agent) and regenerates everything (categories may differ).
+async fn poll_loop(
+    store: Store,
+    site: Site,
+    mut config_rx: watch::Receiver<Arc<Config>>,
+    health: Arc<Health>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let build = |config: Arc<Config>| {
+        let refresher = Refresher::new(store.clone(), config.clone());
+        (
+            refresher,
+            Publisher::new(store.clone(), config, site.clone()),
+        )
+    };
+    let (mut refresher, mut publisher) = build(config_rx.borrow_and_update().clone());
     loop {
-        match refresher.poll_round(false).await {
-            Ok(summary) => {
-                if summary.polled > 0 {
-                    tracing::info!("{summary}");
+        if config_rx.has_changed().unwrap_or(false) {
+            (refresher, publisher) = build(config_rx.borrow_and_update().clone());
+            match publisher.regenerate(&publisher.all_filters()).await {
+                Ok(r) => tracing::info!(
+                    documents = r.rendered,
+                    changed = r.changed,
+                    "merged feeds regenerated for the new config"
+                ),
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "regenerating merged feeds failed")
                 }
-                if !summary.changed_feeds.is_empty() {
-                    let filters = publisher.filters_for_feeds(&summary.changed_feeds);
-                    match publisher.regenerate(&filters).await {
-                        Ok(r) => tracing::info!(
+            }
+        }
+        match &refresher {
+            Ok(refresher) => poll_once(refresher, &publisher).await,
+            Err(e) => tracing::error!(error = format!("{e:#}"), "cannot poll with this config"),
+        }
+        health.poll_cycle_done();
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+async fn poll_once(refresher: &Refresher, publisher: &Publisher) {
+    match refresher.poll_round(false).await {
+        Ok(summary) => {
+            if summary.polled > 0 {
+                tracing::info!("{summary}");
+            }
+            if !summary.changed_feeds.is_empty() {
+                let filters = publisher.filters_for_feeds(&summary.changed_feeds);
+                match publisher.regenerate(&filters).await {
+                    Ok(r) => {
+                        metrics::counter!("tinbao_merged_feeds_regenerated_total")
+                            .increment(r.changed as u64);
+                        tracing::info!(
                             documents = r.rendered,
                             changed = r.changed,
                             "merged feeds regenerated"
-                        ),
-                        Err(e) => tracing::error!(
-                            error = format!("{e:#}"),
-                            "regenerating merged feeds failed"
-                        ),
+                        )
                     }
+                    Err(e) => tracing::error!(
+                        error = format!("{e:#}"),
+                        "regenerating merged feeds failed"
+                    ),
                 }
             }
-            Err(e) => tracing::error!(error = format!("{e:#}"), "poll round failed"),
+        }
+        Err(e) => tracing::error!(error = format!("{e:#}"), "poll round failed"),
+    }
+}
+
+/// Builds the digests that fall due and sends the outbox, every tick. A failed send stays in
+/// the outbox with its next attempt time; nothing here loses a digest. New digests are built
+/// only once the first poll cycle has run, so a digest owed while the daemon was down carries
+/// the news polled now, not only what was stored before.
+async fn digest_loop(
+    store: Store,
+    mut config_rx: watch::Receiver<Arc<Config>>,
+    health: Arc<Health>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut parts: Option<(Digester, Mailer)> = None;
+    let mut fresh = true;
+    loop {
+        if fresh || config_rx.has_changed().unwrap_or(false) {
+            fresh = false;
+            let config = config_rx.borrow_and_update().clone();
+            parts = match digest_parts(&store, config).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        "digests paused: cannot set up sending"
+                    );
+                    None
+                }
+            };
+        }
+        if let Some((digester, mailer)) = &parts {
+            let now = Utc::now();
+            if health.polled_once() {
+                match digester.build_due(now).await {
+                    Ok(b) if b.digests > 0 => {
+                        tracing::info!(built = b.digests, owed_nothing = b.empty, "digests built")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = format!("{e:#}"), "building digests failed"),
+                }
+            }
+            match digester.send_due(mailer, now).await {
+                Ok(s) => {
+                    metrics::counter!("tinbao_digests_sent_total").increment(s.sent as u64);
+                    metrics::counter!("tinbao_digests_failed_total").increment(s.failed as u64);
+                    metrics::counter!("tinbao_digest_retries_total").increment(s.retried as u64);
+                    if s.sent + s.retried + s.failed > 0 {
+                        tracing::info!(
+                            sent = s.sent,
+                            retried = s.retried,
+                            failed = s.failed,
+                            "digests sent"
+                        );
+                    }
+                }
+                Err(e) => tracing::error!(error = format!("{e:#}"), "sending digests failed"),
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
@@ -123,35 +237,16 @@ async fn poll_loop(refresher: Refresher, publisher: Publisher, mut stop: watch::
     }
 }
 
-/// Builds the digests that fall due and sends the outbox, every tick. A failed send stays in
-/// the outbox with its next attempt time; nothing here loses a digest.
-async fn digest_loop(digester: Digester, mailer: Mailer, mut stop: watch::Receiver<bool>) {
-    loop {
-        let now = Utc::now();
-        match digester.build_due(now).await {
-            Ok(b) if b.digests > 0 => {
-                tracing::info!(built = b.digests, owed_nothing = b.empty, "digests built")
-            }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = format!("{e:#}"), "building digests failed"),
-        }
-        match digester.send_due(&mailer, now).await {
-            Ok(s) if s.sent + s.retried + s.failed > 0 => {
-                tracing::info!(
-                    sent = s.sent,
-                    retried = s.retried,
-                    failed = s.failed,
-                    "digests sent"
-                )
-            }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = format!("{e:#}"), "sending digests failed"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(TICK) => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
-    }
+async fn digest_parts(
+    store: &Store,
+    config: Arc<Config>,
+) -> anyhow::Result<Option<(Digester, Mailer)>> {
+    let Some(smtp) = &config.smtp else {
+        tracing::warn!("no [smtp] configured: digests are not sent");
+        return Ok(None);
+    };
+    let mailer = Mailer::from_url(&smtp.url, &config.base_dir())?;
+    Ok(Some((Digester::new(store.clone(), config).await?, mailer)))
 }
 
 /// Resolves on SIGINT or SIGTERM.

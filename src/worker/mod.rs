@@ -3,3 +3,4 @@
 
 pub mod daemon;
 pub mod publisher;
+pub mod reload;

@@ -1,0 +1,232 @@
+//! `tinbao run` as a child process on port 0, in a temp folder: it serves, polls, reloads its
+//! config on edit (keeping the last good one when an edit is invalid), sends digests, stops
+//! cleanly on SIGTERM, and loses or repeats nothing across a restart.
+
+use crate::support::smtp::SmtpServer;
+use crate::support::{FixtureServer, Route, rss_doc};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Daemon {
+    child: Child,
+    base: String,
+    log: std::path::PathBuf,
+}
+
+fn start(dir: &Path) -> Daemon {
+    let log = dir.join(format!(
+        "daemon-{}.log",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tinbao"))
+        .args(["run"])
+        .current_dir(dir)
+        .env("TINBAO_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start tinbao run");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    Daemon { child, base, log }
+}
+
+impl Daemon {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit code (None if it did not exit within 10 s).
+    fn terminate(mut self) -> Option<i32> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        None
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// Waits (up to 20 s) until `check` holds; the daemon works on its own clock.
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+async fn get(url: &str) -> (u16, String) {
+    match reqwest::get(url).await {
+        Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+        Err(_) => (0, String::new()),
+    }
+}
+
+fn config(fixtures: &FixtureServer, smtp: &str, feeds: &[&str]) -> String {
+    let mut text = format!(
+        "[server]\nbase_url = \"https://tin.example.vn/\"\n[database]\nurl = \"sqlite://tinbao.db\"\n\
+         [smtp]\nurl = \"{smtp}\"\nfrom = \"Tin tỉnh <ban-tin@example.vn>\"\n[[category]]\nslug = \"thoi-su\"\ntitle = \"Thời sự\"\n"
+    );
+    for f in feeds {
+        text.push_str(&format!("\n[[feed]]\nid = \"{f}\"\nurl = \"{}\"\ncategory = \"thoi-su\"\nprovince = \"lao-cai\"\n", fixtures.url(&format!("/{f}.rss"))));
+    }
+    text
+}
+
+#[tokio::test]
+async fn the_daemon_reloads_its_config_sends_digests_and_stops_cleanly() {
+    if !SmtpServer::available() {
+        return;
+    }
+    let smtp = SmtpServer::start();
+    let fixtures = FixtureServer::start().await;
+    fixtures.set("/mot.rss", Route::ok(rss_doc("Một", "mot", 5)));
+    fixtures.set("/hai.rss", Route::ok(rss_doc("Hai", "hai", 3)));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("feeds.toml"),
+        config(&fixtures, &smtp.url(), &["mot"]),
+    )
+    .unwrap();
+    // A subscriber on the immediate schedule, old enough that the current tick is owed.
+    let add = Command::new(env!("CARGO_BIN_EXE_tinbao"))
+        .args([
+            "subscribers",
+            "add",
+            "ban-doc@example.vn",
+            "--topic",
+            "query=Lào Cai",
+            "--schedule",
+            "immediate",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("tinbao.db").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("UPDATE subscribers SET created_at = created_at - 900")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let daemon = start(dir.path());
+    let base = daemon.base.clone();
+    eventually("the first feed polled and published", async || {
+        get(&format!("{base}feeds/all.xml"))
+            .await
+            .1
+            .contains("Tin mot số 4")
+    })
+    .await;
+    let (status, health) = get(&format!("{base}healthz")).await;
+    assert_eq!(status, 200, "{health}");
+    assert!(health.contains("\"database\":\"ok\""), "{health}");
+    eventually("the digest sent", async || smtp.messages().len() == 1).await;
+    let (_, metrics) = get(&format!("{base}metrics")).await;
+    assert!(
+        metrics.contains("tinbao_items_ingested_total{kind=\"new\"} 5"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tinbao_digests_sent_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("tinbao_feeds{state=\"ok\"} 1"),
+        "{metrics}"
+    );
+
+    // A valid edit: a new feed is polled without a restart.
+    std::fs::write(
+        dir.path().join("feeds.toml"),
+        config(&fixtures, &smtp.url(), &["mot", "hai"]),
+    )
+    .unwrap();
+    eventually("the new feed polled", async || {
+        !fixtures.requests("/hai.rss").is_empty()
+    })
+    .await;
+    eventually("its items published", async || {
+        get(&format!("{base}feeds/all.xml"))
+            .await
+            .1
+            .contains("Tin hai số 2")
+    })
+    .await;
+
+    // An invalid edit: logged with its position, ignored; the daemon keeps serving.
+    std::fs::write(
+        dir.path().join("feeds.toml"),
+        config(&fixtures, &smtp.url(), &["mot", "hai"]).replace("[smtp]", "[smtp]\ntimeout = 5"),
+    )
+    .unwrap();
+    eventually("the bad edit logged", async || {
+        daemon
+            .log()
+            .contains("feeds.toml:6:1: unknown field `timeout`")
+    })
+    .await;
+    assert_eq!(get(&format!("{base}healthz")).await.0, 200);
+    assert!(
+        daemon
+            .log()
+            .contains("still running on the last good config")
+    );
+
+    assert_eq!(daemon.terminate(), Some(0), "SIGTERM exits 0 within 10 s");
+
+    // Start again: nothing new, nothing re-sent.
+    std::fs::write(
+        dir.path().join("feeds.toml"),
+        config(&fixtures, &smtp.url(), &["mot", "hai"]),
+    )
+    .unwrap();
+    let again = start(dir.path());
+    let base = again.base.clone();
+    eventually("serving again", async || {
+        get(&format!("{base}healthz")).await.0 == 200
+    })
+    .await;
+    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM items")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 8, "no item lost or stored twice");
+    assert_eq!(again.terminate(), Some(0));
+    assert_eq!(smtp.messages().len(), 1, "no digest sent twice");
+}
