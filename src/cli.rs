@@ -83,11 +83,18 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         dry_run: Option<PathBuf>,
     },
-    /// Offline demo: serve the bundled sample feeds on loopback and poll them into ./demo/.
+    /// Offline demo: bundled sample feeds on loopback, the daemon on them under ./demo/, a demo
+    /// subscriber's digest in ./demo/outbox/.
     Demo {
-        /// Where the demo keeps its config and database.
+        /// Where the demo keeps its config, database, merged feeds and outbox.
         #[arg(long, default_value = "demo")]
         dir: PathBuf,
+        /// Where the demo's server listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// One round (poll, publish, digest) and exit, instead of running the daemon.
+        #[arg(long)]
+        once: bool,
     },
     /// Print the lines of standard input that match a topic query (exit 1 if none, 2 if the
     /// query is malformed).
@@ -127,9 +134,12 @@ pub enum SubscribersAction {
 pub fn init_logging(format: LogFormat) {
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    // Colours only on a terminal: logs in files and journald stay plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

@@ -5,7 +5,8 @@
 //! of an earlier item that reports the same story, or a new cluster of its own. Two items are the
 //! same story when they share a canonical URL, or when their signatures are at least
 //! [`THRESHOLD`] similar and they were published at most [`WINDOW_SECS`] apart. Candidates are
-//! found by LSH banding, so the cost grows with the number of items, not of pairs.
+//! found by LSH banding: a new item is compared with the few earlier items that share a band of
+//! its signature, not with all of them, so the cost grows with the number of items, not of pairs.
 //!
 //! It is pure: members in, assignments out. It must not read the clock, the database or the
 //! network; storage loads the members and writes the assignments back.
@@ -20,7 +21,8 @@ use std::collections::{HashMap, HashSet};
 
 /// Signature similarity from which two items of different feeds are one story.
 ///
-/// Chosen by sweeping the labelled pairs (`cluster::tests`); see the table there.
+/// Chosen by sweeping 1,602 labelled pairs (`cluster::tests::labelled`, where the table is): there
+/// it judges with precision 1.000 and recall 0.976.
 pub const THRESHOLD: f64 = 0.42;
 
 /// Two reports of one story are published within three days of each other; a later report on the
@@ -30,9 +32,10 @@ pub const WINDOW_SECS: i64 = 3 * 24 * 60 * 60;
 /// Rows per LSH band: two items become candidates when all rows of one band agree.
 const ROWS: usize = 3;
 /// Bands, over the first `ROWS * BANDS` values of the signature. A pair of similarity `s` becomes
-/// a candidate with chance `1 - (1 - s³)^BANDS`: 0.995 at 0.40, 0.998 at [`THRESHOLD`], while an
-/// unrelated pair of news items (`s` ≈ 0.05) is verified with chance 0.01. (Two rows would verify
-/// one unrelated pair in ten, which made 50,000 items in one window cost four times 25,000.)
+/// a candidate with chance `1 - (1 - s³)^BANDS`: 0.995 at 0.40, 0.998 at [`THRESHOLD`], 0.01 at
+/// 0.05 (two rows would give 0.095 there). Of the labelled set's 1,561 different-story pairs (one
+/// region in one week, more alike than a country's news) 105 share a band; no same-story pair
+/// misses.
 const BANDS: usize = 80;
 
 /// One stored item, as clustering sees it.
@@ -57,6 +60,10 @@ pub struct Member {
 /// [`WINDOW_SECS`], a signature similarity of at least [`THRESHOLD`] (the most similar wins). A
 /// feed's second item never joins by similarity a cluster that already holds one of its items:
 /// an outlet writing twice about an event writes a follow-up, which must stay visible.
+///
+/// `existing` needs only the items published within [`WINDOW_SECS`] of a new one, and those whose
+/// canonical URL a new item carries: any other can match nothing. The LSH index is rebuilt from
+/// `existing` on each call.
 ///
 /// Returns `(item id, cluster id)` pairs, in item id order.
 pub fn assign_clusters(existing: &[Member], new: &[Member]) -> Vec<(i64, i64)> {

@@ -1,7 +1,8 @@
 //! `tinbao demo`: the embedded default. Serves the bundled sample feeds (samples/, written for
-//! the project) from a loopback HTTP server, writes `demo/feeds.toml` pointing at it, and polls
-//! them into `demo/tinbao.db`. No network is needed. Running it again shows deduplication: the
-//! same stories are not stored twice.
+//! the project, with stories that overlap across sources) from a loopback HTTP server, writes
+//! `demo/feeds.toml` pointing at it, adds a demo subscriber, and runs the daemon on it: SQLite in
+//! `demo/tinbao.db`, merged feeds served and written to `demo/public/`, the subscriber's digest
+//! written as .eml into `demo/outbox/`. No network is needed. `--once` does one round and exits.
 
 use axum::extract::Path as UrlPath;
 use axum::http::{StatusCode, header};
@@ -93,15 +94,22 @@ async fn sample(UrlPath(name): UrlPath<String>) -> axum::response::Response {
     }
 }
 
-/// The demo's feeds.toml, pointing at the sample server.
-pub fn config_text(samples_base: &str) -> String {
-    let mut text = String::from(
+/// The demo's feeds.toml, pointing at the sample server; digests go to `outbox/` as .eml files.
+pub fn config_text(samples_base: &str, listen: &str) -> String {
+    let mut text = format!(
         "# Written by `tinbao demo`: the bundled sample feeds, served on loopback.\n\n\
-         [database]\nurl = \"sqlite://tinbao.db\"\n\n[polling]\ninterval = \"15m\"\n",
+         [server]\nlisten = \"{listen}\"\nbase_url = \"http://{listen}/\"\n\n\
+         [database]\nurl = \"sqlite://tinbao.db\"\n\n[polling]\ninterval = \"15m\"\n\n\
+         [smtp]\nurl = \"file://outbox\"\nfrom = \"Tin tỉnh – bản demo <ban-tin@example.vn>\"\n"
     );
     for (slug, title) in CATEGORIES {
         text.push_str(&format!(
             "\n[[category]]\nslug = \"{slug}\"\ntitle = \"{title}\"\n"
+        ));
+    }
+    for (slug, name) in PROVINCES {
+        text.push_str(&format!(
+            "\n[[province]]\nslug = \"{slug}\"\nname = \"{name}\"\n"
         ));
     }
     for (file, _, id, category, province, _) in SAMPLES {
@@ -112,27 +120,86 @@ pub fn config_text(samples_base: &str) -> String {
     text
 }
 
-/// Runs the demo in `dir`: serve, configure, poll, show.
-pub async fn run(dir: &Path) -> anyhow::Result<i32> {
+const PROVINCES: &[(&str, &str)] = &[
+    ("lao-cai", "Lào Cai"),
+    ("yen-bai", "Yên Bái"),
+    ("ha-giang", "Hà Giang"),
+    ("lai-chau", "Lai Châu"),
+    ("ca-nuoc", "Cả nước"),
+];
+
+/// The demo subscriber and what they follow.
+const DEMO_SUBSCRIBER: &str = "ban-doc@example.vn";
+const DEMO_TOPICS: &[&str] = &["province=lao-cai query=\"Lào Cai\"", "query=lũ OR sạt lở"];
+
+/// Runs the demo in `dir`: serve the samples, configure, add the demo subscriber, then either
+/// run the daemon (until Ctrl-C) or, with `once`, poll, publish and write the digest, and exit.
+pub async fn run(dir: &Path, listen: &str, once: bool) -> anyhow::Result<i32> {
     std::fs::create_dir_all(dir)?;
     let base = serve_samples().await?;
     let config_path = dir.join("feeds.toml");
-    std::fs::write(&config_path, config_text(&base))?;
+    std::fs::write(&config_path, config_text(&base, listen))?;
     println!(
         "Serving {} bundled sample feeds at {base}/samples/",
         SAMPLES.len()
     );
     let config = crate::cli::load_config(&config_path)?;
-    crate::cli::poll(config.clone(), true, true).await?;
-    println!();
-    crate::cli::feeds(config, false).await?;
-    println!(
-        "\nStored in {}. Run `tinbao demo` again: nothing is stored twice.",
-        dir.join("tinbao.db").display()
+    let store = crate::cli::open_store(&config).await?;
+    add_demo_subscriber(&store, &config).await?;
+    if !once {
+        println!(
+            "Demo subscriber {DEMO_SUBSCRIBER}: digests are written to {}",
+            dir.join("outbox").display()
+        );
+        println!(
+            "Open http://{listen}/ (merged feeds: http://{listen}/feeds/all.xml). Ctrl-C stops."
+        );
+        store.close().await;
+        return crate::worker::daemon::run(config_path, config).await;
+    }
+    store.sync_feeds(&config.feeds, chrono::Utc::now()).await?;
+    let refresher = crate::reader::refresh::Refresher::new(store.clone(), config.clone())?;
+    println!("{}", refresher.poll_round(true).await?);
+    let publisher = crate::worker::publisher::Publisher::new(
+        store.clone(),
+        config.clone(),
+        crate::publish::site::Site::default(),
     );
+    let published = publisher.regenerate(&publisher.all_filters()).await?;
     println!(
-        "Look around: tinbao --config {} feeds --json",
-        config_path.display()
+        "merged feeds: {} documents in {}",
+        published.rendered,
+        dir.join("public/feeds").display()
     );
+    let digester = crate::digest::outbox::Digester::new(store.clone(), config.clone()).await?;
+    let mailer = crate::digest::outbox::Mailer::from_url("file://outbox", &config.base_dir())?;
+    let now = chrono::Utc::now();
+    let built = digester.build_due(now).await?;
+    let sent = digester.send_due(&mailer, now).await?;
+    println!(
+        "digests: {} built, {} written to {}",
+        built.digests,
+        sent.sent,
+        dir.join("outbox").display()
+    );
+    store.close().await;
     Ok(0)
+}
+
+/// Adds the demo subscriber once, dated a quarter of an hour back so the current tick of the
+/// immediate schedule is owed to them at once.
+async fn add_demo_subscriber(
+    store: &crate::storage::Store,
+    config: &crate::config::Config,
+) -> anyhow::Result<()> {
+    let topics: Vec<String> = DEMO_TOPICS.iter().map(|t| t.to_string()).collect();
+    let new = crate::cli::validate_subscriber(config, DEMO_SUBSCRIBER, &topics, "immediate", None)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    match store
+        .add_subscriber(&new, chrono::Utc::now() - chrono::Duration::minutes(15))
+        .await
+    {
+        Ok(_) | Err(crate::storage::SubscriberError::Exists(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }

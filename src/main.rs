@@ -35,7 +35,7 @@ async fn async_command(config: &std::path::Path, command: Command) -> anyhow::Re
         Command::Poll { once, all } => cli::poll(cli::load_config(config)?, once, all).await,
         Command::Feeds { json } => cli::feeds(cli::load_config(config)?, json).await,
         Command::Inspect { source, json } => cli::inspect(config, &source, json).await,
-        Command::Demo { dir } => tinbao::demo::run(&dir).await,
+        Command::Demo { dir, listen, once } => tinbao::demo::run(&dir, &listen, once).await,
         Command::Run => {
             tinbao::worker::daemon::run(config.to_path_buf(), cli::load_config(config)?).await
         }

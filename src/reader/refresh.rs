@@ -31,6 +31,8 @@ pub struct PollSummary {
     pub new: usize,
     pub updated: usize,
     pub elapsed: Duration,
+    /// New items given a story (their own, or one another source already reported).
+    pub clustered: usize,
     /// Feeds that gained or changed items: their merged feeds need regenerating.
     pub changed_feeds: std::collections::BTreeSet<String>,
 }
@@ -83,7 +85,14 @@ impl Refresher {
                 (id, self.refresh(feed).await)
             })
             .buffer_unordered(self.config.polling.concurrency);
+        // Long rounds report progress about every tenth of the way (stderr, via the log).
+        let step = (summary.polled / 10).max(100);
+        let mut finished = 0;
         while let Some((id, result)) = results.next().await {
+            finished += 1;
+            if finished % step == 0 {
+                tracing::info!("polled {finished}/{} feeds", summary.polled);
+            }
             match result {
                 FeedResult::NotModified => summary.not_modified += 1,
                 FeedResult::Stored(c) => {
@@ -111,12 +120,35 @@ impl Refresher {
         let now = Utc::now();
         let retention = chrono::Duration::from_std(self.config.database.retention)
             .unwrap_or(chrono::Duration::days(180));
+        summary.clustered = self.cluster_new_items().await?;
         let pruned = self.store.prune_items(now - retention, now).await?;
         if pruned > 0 {
             tracing::info!(pruned, "items past retention pruned (tombstones kept)");
         }
         summary.elapsed = started.elapsed();
         Ok(summary)
+    }
+
+    /// Gives every new item its story: the story of an item from another source that reports
+    /// the same event (same canonical link, or near-identical text within three days), else a
+    /// story of its own. Signatures are computed off the async workers.
+    pub async fn cluster_new_items(&self) -> anyhow::Result<usize> {
+        let mut done = 0;
+        loop {
+            let fresh = self.store.unclustered_items(5_000).await?;
+            if fresh.is_empty() {
+                return Ok(done);
+            }
+            let from = fresh.iter().map(|r| r.published_at).min().unwrap_or(0)
+                - crate::cluster::WINDOW_SECS;
+            let to = fresh.iter().map(|r| r.published_at).max().unwrap_or(0)
+                + crate::cluster::WINDOW_SECS;
+            let existing = self.store.clustered_between(from, to).await?;
+            let count = fresh.len();
+            let rows = tokio::task::spawn_blocking(move || cluster_rows(&existing, fresh)).await?;
+            self.store.save_clusters(&rows).await?;
+            done += count;
+        }
     }
 
     /// Polls one feed and records the outcome on its row. Never returns an error: a failure of
@@ -316,5 +348,43 @@ fn hash_bytes(bytes: &[u8]) -> String {
     Sha256::digest(bytes)[..16]
         .iter()
         .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The pure part of `cluster_new_items`: signatures for the new items, then their stories.
+fn cluster_rows(
+    existing: &[crate::storage::ClusterRow],
+    fresh: Vec<crate::storage::ClusterRow>,
+) -> Vec<(i64, i64, Vec<u8>)> {
+    use crate::cluster::{Member, Signature, assign_clusters, signature};
+    let member = |r: &crate::storage::ClusterRow, signature: Option<Signature>| Member {
+        id: r.id,
+        feed_id: r.feed_id.clone(),
+        canonical_url: r.canonical_url.clone(),
+        published_at: r.published_at,
+        signature,
+        cluster_id: r.cluster_id,
+    };
+    let old: Vec<Member> = existing
+        .iter()
+        .map(|r| member(r, r.signature.as_deref().and_then(Signature::from_bytes)))
+        .collect();
+    let signatures: Vec<Signature> = fresh.iter().map(|r| signature(&r.title, &r.text)).collect();
+    let new: Vec<Member> = fresh
+        .iter()
+        .zip(&signatures)
+        .map(|(r, s)| member(r, Some(s.clone())))
+        .collect();
+    let by_id: std::collections::HashMap<i64, &Signature> =
+        fresh.iter().map(|r| r.id).zip(&signatures).collect();
+    assign_clusters(&old, &new)
+        .into_iter()
+        .map(|(item, cluster)| {
+            (
+                item,
+                cluster,
+                by_id.get(&item).map(|s| s.to_bytes()).unwrap_or_default(),
+            )
+        })
         .collect()
 }

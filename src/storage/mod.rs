@@ -11,7 +11,7 @@ mod subscribers;
 pub use digests::PendingDigest;
 pub use feeds::{FeedRow, FeedState, FeedUpdate};
 pub use items::{ItemRow, StoreCounts};
-pub use stories::{StoryFilter, StoryRow};
+pub use stories::{ClusterRow, StoryFilter, StoryRow};
 pub use subscribers::{NewSubscriber, Subscriber, SubscriberError};
 
 use anyhow::Context;

@@ -128,3 +128,74 @@ pub(super) fn story_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<StoryRow>
         province: r.try_get("province")?,
     })
 }
+
+/// An item as clustering needs it.
+#[derive(Debug, Clone)]
+pub struct ClusterRow {
+    pub id: i64,
+    pub feed_id: String,
+    pub canonical_url: Option<String>,
+    pub published_at: i64,
+    pub title: String,
+    pub text: String,
+    pub signature: Option<Vec<u8>>,
+    pub cluster_id: Option<i64>,
+}
+
+impl Store {
+    /// Items not yet given a story, oldest first.
+    pub async fn unclustered_items(&self, limit: usize) -> anyhow::Result<Vec<ClusterRow>> {
+        let rows = sqlx::query(
+            "SELECT id, feed_id, canonical_url, published_at, title, text, signature, cluster_id
+             FROM items WHERE cluster_id IS NULL ORDER BY id LIMIT ?1",
+        )
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(cluster_row).collect()
+    }
+
+    /// Clustered items published between `from` and `to` (Unix seconds): what new items may join.
+    pub async fn clustered_between(&self, from: i64, to: i64) -> anyhow::Result<Vec<ClusterRow>> {
+        let rows = sqlx::query(
+            "SELECT id, feed_id, canonical_url, published_at, '' AS title, '' AS text, signature, cluster_id
+             FROM items WHERE cluster_id IS NOT NULL AND published_at BETWEEN ?1 AND ?2",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(cluster_row).collect()
+    }
+
+    /// Stores each item's story and signature, in one transaction.
+    pub async fn save_clusters(&self, rows: &[(i64, i64, Vec<u8>)]) -> anyhow::Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let (_turn, mut tx) = self.write().await?;
+        for (item, cluster, signature) in rows {
+            sqlx::query("UPDATE items SET cluster_id = ?2, signature = ?3 WHERE id = ?1")
+                .bind(item)
+                .bind(cluster)
+                .bind(signature)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn cluster_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<ClusterRow> {
+    Ok(ClusterRow {
+        id: r.try_get("id")?,
+        feed_id: r.try_get("feed_id")?,
+        canonical_url: r.try_get("canonical_url")?,
+        published_at: r.try_get("published_at")?,
+        title: r.try_get("title")?,
+        text: r.try_get("text")?,
+        signature: r.try_get("signature")?,
+        cluster_id: r.try_get("cluster_id")?,
+    })
+}
