@@ -233,3 +233,54 @@ async fn the_daemon_reloads_its_config_sends_digests_and_stops_cleanly() {
     assert_eq!(again.terminate(), Some(0));
     assert_eq!(smtp.messages().len(), 1, "no digest sent twice");
 }
+
+#[tokio::test]
+async fn sigterm_during_a_poll_exits_cleanly_and_the_poll_is_redone() {
+    let fixtures = FixtureServer::start().await;
+    // Slower than the shutdown grace: the poll is cut short by SIGTERM.
+    fixtures.set(
+        "/cham.rss",
+        Route {
+            delay: Duration::from_secs(30),
+            ..Route::ok(rss_doc("Chậm", "cham", 2))
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[database]\nurl = \"sqlite://tinbao.db\"\n[polling]\ntimeout = \"60s\"\n[[category]]\nslug = \"thoi-su\"\ntitle = \"Thời sự\"\n";
+    let text = format!(
+        "{text}\n[[feed]]\nid = \"cham\"\nurl = \"{}\"\ncategory = \"thoi-su\"\n",
+        fixtures.url("/cham.rss")
+    );
+    std::fs::write(dir.path().join("feeds.toml"), text).unwrap();
+    let daemon = start(dir.path());
+    eventually("the poll in flight", async || {
+        !fixtures.requests("/cham.rss").is_empty()
+    })
+    .await;
+    let stopped = Instant::now();
+    assert_eq!(daemon.terminate(), Some(0), "exit 0 on SIGTERM mid-poll");
+    assert!(
+        stopped.elapsed() < Duration::from_secs(10),
+        "within 10 s: {:?}",
+        stopped.elapsed()
+    );
+
+    // Nothing was recorded for the interrupted poll, so the restart polls the feed again at once.
+    fixtures.set("/cham.rss", Route::ok(rss_doc("Chậm", "cham", 2)));
+    let again = start(dir.path());
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("tinbao.db").display()
+    ))
+    .await
+    .unwrap();
+    eventually("the feed polled after the restart", async || {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM items")
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(0)
+            == 2
+    })
+    .await;
+    assert_eq!(again.terminate(), Some(0));
+}

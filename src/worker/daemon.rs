@@ -86,7 +86,7 @@ pub async fn run(config_path: PathBuf, config: Arc<Config>) -> anyhow::Result<i3
     shutdown_signal().await;
     tracing::info!("stopping: no new work; finishing what is in flight");
     let _ = stop_tx.send(true);
-    let finished = tokio::time::timeout(Duration::from_secs(9), async {
+    let finished = tokio::time::timeout(Duration::from_secs(8), async {
         let _ = poller.await;
         let _ = digests.await;
         let _ = reloader.await;
