@@ -284,3 +284,70 @@ async fn sigterm_during_a_poll_exits_cleanly_and_the_poll_is_redone() {
     .await;
     assert_eq!(again.terminate(), Some(0));
 }
+
+#[tokio::test]
+async fn sigterm_during_a_digest_run_sends_every_digest_exactly_once() {
+    if !SmtpServer::available() {
+        return;
+    }
+    let smtp = SmtpServer::start();
+    let fixtures = FixtureServer::start().await;
+    fixtures.set("/mot.rss", Route::ok(rss_doc("Một", "mot", 5)));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("feeds.toml"),
+        config(&fixtures, &smtp.url(), &["mot"]),
+    )
+    .unwrap();
+    let csv: String = (0..150)
+        .map(|i| format!("doc-gia-{i}@example.vn,immediate,query=Lào Cai\n"))
+        .collect();
+    std::fs::write(dir.path().join("people.csv"), csv).unwrap();
+    let import = Command::new(env!("CARGO_BIN_EXE_tinbao"))
+        .args(["subscribers", "import", "people.csv"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("tinbao.db").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("UPDATE subscribers SET created_at = created_at - 900")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let daemon = start(dir.path());
+    eventually("the digest run under way", async || {
+        !smtp.messages().is_empty()
+    })
+    .await;
+    assert_eq!(daemon.terminate(), Some(0), "exit 0 on SIGTERM mid-run");
+    let after_stop = smtp.messages().len();
+    assert!(
+        after_stop < 150,
+        "the stop left digests for the next start ({after_stop} sent)"
+    );
+
+    let again = start(dir.path());
+    eventually("every digest delivered", async || {
+        smtp.messages().len() >= 150
+    })
+    .await;
+    assert_eq!(again.terminate(), Some(0));
+    let ids: std::collections::BTreeSet<String> =
+        smtp.messages().into_iter().map(|m| m.message_id).collect();
+    eprintln!(
+        "SIGTERM after {after_stop} of 150 digests; {} received in all",
+        smtp.messages().len()
+    );
+    assert_eq!(ids.len(), 150, "every owed digest arrived");
+    assert_eq!(smtp.messages().len(), 150, "a graceful stop repeats none");
+}

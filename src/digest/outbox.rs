@@ -28,6 +28,8 @@ const BOUNCE_AFTER: i64 = 3;
 const LOOKBACK_DAYS: i64 = 14;
 /// Digests sent at once (the SMTP pool's size).
 const SEND_CONCURRENCY: usize = 8;
+/// Digests taken from the outbox at a time; a stopping daemon finishes at most one batch.
+const SEND_BATCH: usize = 64;
 
 /// Where digests go.
 #[derive(Clone)]
@@ -236,11 +238,22 @@ impl Digester {
         mailer: &Mailer,
         now: DateTime<Utc>,
     ) -> anyhow::Result<SendSummary> {
+        self.send_due_while(mailer, now, &|| true).await
+    }
+
+    /// `send_due`, checking `keep_going` between batches: a stopping daemon finishes the batch in
+    /// flight and leaves the rest pending for its next start.
+    pub async fn send_due_while(
+        &self,
+        mailer: &Mailer,
+        now: DateTime<Utc>,
+        keep_going: &(dyn Fn() -> bool + Sync),
+    ) -> anyhow::Result<SendSummary> {
         let mut summary = SendSummary::default();
-        loop {
-            let batch = self.store.due_digests(now, 256).await?;
+        while keep_going() {
+            let batch = self.store.due_digests(now, SEND_BATCH).await?;
             if batch.is_empty() {
-                return Ok(summary);
+                break;
             }
             let outcomes: Vec<anyhow::Result<Outcome>> = futures_util::stream::iter(batch)
                 .map(|d| self.send_one(mailer, d, now))
@@ -255,6 +268,7 @@ impl Digester {
                 }
             }
         }
+        Ok(summary)
     }
 
     async fn send_one(

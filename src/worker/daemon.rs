@@ -213,7 +213,11 @@ async fn digest_loop(
                     Err(e) => tracing::error!(error = format!("{e:#}"), "building digests failed"),
                 }
             }
-            match digester.send_due(mailer, now).await {
+            let running = stop.clone();
+            match digester
+                .send_due_while(mailer, now, &move || !*running.borrow())
+                .await
+            {
                 Ok(s) => {
                     metrics::counter!("tinbao_digests_sent_total").increment(s.sent as u64);
                     metrics::counter!("tinbao_digests_failed_total").increment(s.failed as u64);
