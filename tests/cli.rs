@@ -15,6 +15,16 @@ fn tinbao(dir: &Path, args: &[&str]) -> Output {
         .expect("run tinbao")
 }
 
+/// Asserts the command succeeded, showing its stderr if not.
+fn assert_ok(o: &Output) {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -38,12 +48,7 @@ fn check_lists_every_problem_with_file_line_and_column() {
 fn the_shipped_feeds_toml_is_valid() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = tinbao(root, &["check", "--config", "feeds.toml"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert!(stdout(&out).contains("ok ("));
 }
 
@@ -66,12 +71,7 @@ async fn poll_once_prints_a_summary_and_feeds_shows_state() {
     let out = tokio::task::spawn_blocking(move || tinbao(&path, &["poll", "--once"]))
         .await
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let line = stdout(&out);
     assert!(
         line.starts_with("polled 2 feeds: 0 not modified, 1 failed, 3 new items, 0 updated"),
@@ -120,12 +120,7 @@ async fn inspect_prints_the_documented_json_without_writing() {
     let out = tokio::task::spawn_blocking(move || tinbao(&path, &["inspect", &url, "--json"]))
         .await
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["feed"]["title"], "Báo Lào Cai");
     assert_eq!(v["feed"]["format"], "rss2.0");
@@ -153,12 +148,7 @@ async fn inspect_prints_the_documented_json_without_writing() {
 fn the_demo_runs_offline_publishes_and_writes_the_subscribers_digest() {
     let dir = tempfile::tempdir().unwrap();
     let first = tinbao(dir.path(), &["demo", "--dir", "d", "--once"]);
-    assert_eq!(
-        first.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
+    assert_ok(&first);
     let text = stdout(&first);
     assert!(
         text.contains("polled 6 feeds: 0 not modified, 0 failed, 56 new items"),
@@ -198,12 +188,7 @@ fn subscribers_are_added_listed_imported_and_removed_with_clear_refusals() {
         "--schedule",
         "daily",
     ]);
-    assert_eq!(
-        added.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
+    assert_ok(&added);
     let again = run(&[
         "subscribers",
         "add",
@@ -302,11 +287,6 @@ fn subscribers_are_added_listed_imported_and_removed_with_clear_refusals() {
         Some(1)
     );
     let dry = run(&["digest", "--now", "--dry-run", "out"]);
-    assert_eq!(
-        dry.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&dry.stderr)
-    );
+    assert_ok(&dry);
     assert!(stdout(&dry).contains("nothing recorded as sent"));
 }

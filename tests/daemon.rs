@@ -136,16 +136,8 @@ async fn the_daemon_reloads_its_config_sends_digests_and_stops_cleanly() {
         "{}",
         String::from_utf8_lossy(&add.stderr)
     );
-    let pool = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("tinbao.db").display()
-    ))
-    .await
-    .unwrap();
-    sqlx::query("UPDATE subscribers SET created_at = created_at - 900")
-        .execute(&pool)
-        .await
-        .unwrap();
+    let pool = crate::support::database(dir.path()).await;
+    crate::support::backdate_subscribers(&pool).await;
 
     let daemon = start(dir.path());
     let base = daemon.base.clone();
@@ -268,12 +260,7 @@ async fn sigterm_during_a_poll_exits_cleanly_and_the_poll_is_redone() {
     // Nothing was recorded for the interrupted poll, so the restart polls the feed again at once.
     fixtures.set("/cham.rss", Route::ok(rss_doc("Chậm", "cham", 2)));
     let again = start(dir.path());
-    let pool = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("tinbao.db").display()
-    ))
-    .await
-    .unwrap();
+    let pool = crate::support::database(dir.path()).await;
     eventually("the feed polled after the restart", async || {
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM items")
             .fetch_one(&pool)
@@ -313,16 +300,8 @@ async fn sigterm_during_a_digest_run_sends_every_digest_exactly_once() {
         "{}",
         String::from_utf8_lossy(&import.stderr)
     );
-    let pool = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("tinbao.db").display()
-    ))
-    .await
-    .unwrap();
-    sqlx::query("UPDATE subscribers SET created_at = created_at - 900")
-        .execute(&pool)
-        .await
-        .unwrap();
+    let pool = crate::support::database(dir.path()).await;
+    crate::support::backdate_subscribers(&pool).await;
 
     let daemon = start(dir.path());
     eventually("the digest run under way", async || {

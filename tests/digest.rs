@@ -1,15 +1,12 @@
 //! Digests against a real SMTP server on loopback (aiosmtpd): what arrives, that nothing arrives
 //! twice or is skipped, and that a dead or refusing server delays mail without losing it.
 
+use crate::support::samples::{HA_GIANG, LAO_CAI, VNEXPRESS};
 use crate::support::smtp::{Refusal, SmtpServer};
 use crate::support::{FixtureServer, Route, TestApp};
 use chrono::{Duration, Utc};
 use std::collections::BTreeSet;
 use tinbao::digest::outbox::{Digester, Mailer};
-
-const LAO_CAI: &str = include_str!("../samples/baolaocai-thoi-su.rss");
-const VNEXPRESS: &str = include_str!("../samples/vnexpress-thoi-su.rss");
-const HA_GIANG: &str = include_str!("../samples/baohagiang-xa-hoi.rss");
 
 struct World {
     app: TestApp,
@@ -316,16 +313,8 @@ async fn a_sigkill_between_sends_loses_nothing_and_the_restart_finishes_the_run(
     let refs: Vec<(&str, &str)> = people.iter().map(|(e, t)| (e.as_str(), *t)).collect();
     let w = world(SmtpServer::start(), &refs).await;
     // The CLI decides due ticks by the clock: make the subscribers older than the current tick.
-    let pool = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        w.app.dir.path().join("tinbao.db").display()
-    ))
-    .await
-    .unwrap();
-    sqlx::query("UPDATE subscribers SET created_at = created_at - 900")
-        .execute(&pool)
-        .await
-        .unwrap();
+    let pool = crate::support::database(w.app.dir.path()).await;
+    crate::support::backdate_subscribers(&pool).await;
     let dir = w.app.dir.path().to_path_buf();
     let run = |dir: std::path::PathBuf| {
         std::process::Command::new(env!("CARGO_BIN_EXE_tinbao"))

@@ -2,17 +2,13 @@
 //! tinbao's own router on loopback. Regeneration is checked for byte and ETag stability and for
 //! touching only the feeds whose sources changed.
 
+use crate::support::samples::{HA_GIANG, LAO_CAI, VNEXPRESS, YEN_BAI};
 use crate::support::{FixtureServer, Route, TestApp, client_available, spawn_http};
 use std::collections::BTreeSet;
 use tinbao::http::AppState;
 use tinbao::publish::site::Site;
 use tinbao::storage::StoryFilter;
 use tinbao::worker::publisher::Publisher;
-
-const LAO_CAI: &str = include_str!("../samples/baolaocai-thoi-su.rss");
-const VNEXPRESS: &str = include_str!("../samples/vnexpress-thoi-su.rss");
-const YEN_BAI: &str = include_str!("../samples/baoyenbai-thoi-su.atom");
-const HA_GIANG: &str = include_str!("../samples/baohagiang-xa-hoi.rss");
 
 struct Published {
     app: TestApp,

@@ -2,6 +2,7 @@
 //! behaviour, and `TestApp`, a temp directory with a feeds.toml, a SQLite file and a Refresher.
 
 pub mod fixture;
+pub mod samples;
 pub mod smtp;
 
 use std::sync::Arc;
@@ -111,4 +112,20 @@ pub fn client_available(program: &str, probe: &[&str]) -> bool {
         eprintln!("SKIPPED: {program} is not installed");
     }
     ok
+}
+
+/// The app database in `dir`, opened separately (as an operator's sqlite3 would).
+pub async fn database(dir: &std::path::Path) -> sqlx::SqlitePool {
+    sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("tinbao.db").display()))
+        .await
+        .expect("open the app database")
+}
+
+/// Dates every subscriber 15 minutes back, so the current tick of the immediate schedule is
+/// owed to them (tests that run the real binary cannot choose its clock).
+pub async fn backdate_subscribers(pool: &sqlx::SqlitePool) {
+    sqlx::query("UPDATE subscribers SET created_at = created_at - 900")
+        .execute(pool)
+        .await
+        .expect("backdate subscribers");
 }
