@@ -5,7 +5,7 @@
 use super::stories::{STORY_COLUMNS, story_row};
 use super::{Store, StoryRow, secs, time};
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 /// A digest waiting to be sent.
 #[derive(Debug, Clone)]
@@ -62,19 +62,21 @@ impl Store {
         let mut digest = None;
         if created.rows_affected() == 1 {
             let id = created.last_insert_rowid();
+            // One statement per chunk, not per item: each statement is a round trip to SQLite's
+            // worker thread, and a digest holds dozens of items.
             let mut kept = 0;
-            for (item, topic) in items {
-                let r = sqlx::query(
-                    "INSERT INTO deliveries (subscriber_id, item_id, digest_id, topic_position) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (subscriber_id, item_id) DO NOTHING",
-                )
-                .bind(subscriber_id)
-                .bind(item)
-                .bind(id)
-                .bind(*topic as i64)
-                .execute(&mut *tx)
-                .await?;
-                kept += r.rows_affected();
+            for chunk in items.chunks(400) {
+                let mut q = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO deliveries (subscriber_id, item_id, digest_id, topic_position) ",
+                );
+                q.push_values(chunk, |mut row, (item, topic)| {
+                    row.push_bind(subscriber_id)
+                        .push_bind(*item)
+                        .push_bind(id)
+                        .push_bind(*topic as i64);
+                });
+                q.push(" ON CONFLICT (subscriber_id, item_id) DO NOTHING");
+                kept += q.build().execute(&mut *tx).await?.rows_affected();
             }
             if kept == 0 {
                 sqlx::query("DELETE FROM digests WHERE id = ?1")
@@ -110,15 +112,28 @@ impl Store {
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
+        // The batch's topics in one query, not one per digest.
+        let mut topics: std::collections::HashMap<i64, Vec<String>> =
+            std::collections::HashMap::new();
+        if !rows.is_empty() {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "SELECT subscriber_id, spec FROM topics WHERE subscriber_id IN (",
+            );
+            let mut list = q.separated(", ");
+            for r in &rows {
+                list.push_bind(r.try_get::<i64, _>("subscriber_id")?);
+            }
+            q.push(") ORDER BY subscriber_id, position");
+            for t in q.build().fetch_all(&self.pool).await? {
+                topics
+                    .entry(t.try_get("subscriber_id")?)
+                    .or_default()
+                    .push(t.try_get("spec")?);
+            }
+        }
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let subscriber_id: i64 = r.try_get("subscriber_id")?;
-            let topics = sqlx::query_scalar(
-                "SELECT spec FROM topics WHERE subscriber_id = ?1 ORDER BY position",
-            )
-            .bind(subscriber_id)
-            .fetch_all(&self.pool)
-            .await?;
             out.push(PendingDigest {
                 id: r.try_get("id")?,
                 subscriber_id,
@@ -127,7 +142,7 @@ impl Store {
                 tick_at: time(r.try_get("tick_at")?),
                 attempts: r.try_get("attempts")?,
                 message_id: r.try_get("message_id")?,
-                topics,
+                topics: topics.remove(&subscriber_id).unwrap_or_default(),
             });
         }
         Ok(out)
