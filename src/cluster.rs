@@ -29,6 +29,9 @@ pub const THRESHOLD: f64 = 0.42;
 /// same subject is a new story (a follow-up, next week's prices).
 pub const WINDOW_SECS: i64 = 3 * 24 * 60 * 60;
 
+/// Most index entries one query walks (over all bands); see `Index::candidates`.
+const MAX_WALK: usize = 256;
+
 /// Rows per LSH band: two items become candidates when all rows of one band agree.
 const ROWS: usize = 3;
 /// Bands, over the first `ROWS * BANDS` values of the signature. A pair of similarity `s` becomes
@@ -258,9 +261,18 @@ impl LshIndex {
                 1
             }
         };
+        // Buckets are walked newest first, and the walk is bounded: with real news a query meets
+        // a few dozen entries, but templated or repeated text can put thousands of items in one
+        // bucket, and an unbounded walk made clustering quadratic. Past the bound an item may
+        // miss a merge (it stays a story of its own), which is far better than a stalled poller.
+        let mut walked = 0usize;
         for band in 0..BANDS {
             let mut entry = self.heads.get(&band_key(sig, band)).copied().unwrap_or(END);
             while let Some(&previous) = self.chain.get(entry as usize) {
+                walked += 1;
+                if walked > MAX_WALK {
+                    return;
+                }
                 let node = entry as usize / BANDS;
                 if let Some(seen) = self.seen.get_mut(node)
                     && *seen != self.query

@@ -160,6 +160,7 @@ pub async fn run(dir: &Path, listen: &str, once: bool) -> anyhow::Result<i32> {
     store.sync_feeds(&config.feeds, chrono::Utc::now()).await?;
     let refresher = crate::reader::refresh::Refresher::new(store.clone(), config.clone())?;
     println!("{}", refresher.poll_round(true).await?);
+    refresher.cluster_new_items().await?;
     let publisher = crate::worker::publisher::Publisher::new(
         store.clone(),
         config.clone(),

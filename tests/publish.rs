@@ -47,6 +47,7 @@ async fn published() -> Published {
     let app = TestApp::start(&config).await;
     let polled = app.poll_all().await;
     assert_eq!((polled.failed, polled.new), (0, 40));
+    app.refresher.cluster_new_items().await.expect("cluster");
     let publisher = Publisher::new(app.store.clone(), app.config.clone(), Site::default());
     publisher
         .regenerate(&publisher.all_filters())

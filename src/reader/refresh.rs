@@ -31,8 +31,6 @@ pub struct PollSummary {
     pub new: usize,
     pub updated: usize,
     pub elapsed: Duration,
-    /// New items given a story (their own, or one another source already reported).
-    pub clustered: usize,
     /// Feeds that gained or changed items: their merged feeds need regenerating.
     pub changed_feeds: std::collections::BTreeSet<String>,
 }
@@ -120,7 +118,6 @@ impl Refresher {
         let now = Utc::now();
         let retention = chrono::Duration::from_std(self.config.database.retention)
             .unwrap_or(chrono::Duration::days(180));
-        summary.clustered = self.cluster_new_items().await?;
         let pruned = self.store.prune_items(now - retention, now).await?;
         if pruned > 0 {
             tracing::info!(pruned, "items past retention pruned (tombstones kept)");

@@ -153,6 +153,10 @@ async fn poll_once(refresher: &Refresher, publisher: &Publisher) {
                 tracing::info!("{summary}");
             }
             if !summary.changed_feeds.is_empty() {
+                // The next stage: new items join the stories other sources already carry.
+                if let Err(e) = refresher.cluster_new_items().await {
+                    tracing::error!(error = format!("{e:#}"), "clustering new items failed");
+                }
                 let filters = publisher.filters_for_feeds(&summary.changed_feeds);
                 match publisher.regenerate(&filters).await {
                     Ok(r) => {
