@@ -1,9 +1,10 @@
 //! Digest benchmark (issue 5, "Speed"). 10,000 subscribers with 3 topics each (a deterministic mix
 //! of category, province and Vietnamese query topics) and 2,000 new items (40 generated feeds
-//! over 20 categories and 10 provinces, served on loopback and polled), then in the same run:
+//! over 20 categories and 10 provinces, served on loopback, polled and clustered), then in the
+//! same run:
 //!  1. tinbao: `Digester::build_due` (every digest into the outbox) and `Digester::send_due` (all of
 //!     them over SMTP to Postfix's `smtp-sink` on loopback), run in a child process (this bench
-//!     re-executed as a worker) so its wall time, CPU time and peak RSS are its own;
+//!     re-executed as a worker) so its wall time, CPU time and peak RSS (VmHWM) are its own;
 //!  2. the same `smtp-sink` fed by Postfix's load generator `smtp-source` with the same number of
 //!     messages, the same concurrency (8, tinbao's pool size) and one real tinbao digest of about
 //!     the average size as the message; its rate is the server's limit.
@@ -644,13 +645,12 @@ fn main() {
         }
         let add = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let polled = Refresher::new(store.clone(), config.clone())
-            .expect("refresher")
-            .poll_round(true)
-            .await
-            .expect("poll");
-        let poll = t.elapsed().as_secs_f64();
+        let refresher = Refresher::new(store.clone(), config.clone()).expect("refresher");
+        let polled = refresher.poll_round(true).await.expect("poll");
         assert_eq!(polled.new, feeds * per_feed, "every generated item is new");
+        // The daemon's next stage: items join the stories other sources already carry.
+        refresher.cluster_new_items().await.expect("clustering");
+        let poll = t.elapsed().as_secs_f64();
         // The dry run renders every digest owed (recording nothing): their real sizes.
         let digester = Digester::new(store.clone(), config.clone())
             .await
@@ -672,7 +672,7 @@ fn main() {
         PROVINCES.len()
     );
     println!(
-        "setup: subscribers added in {add_secs:.1} s, items polled in {poll_secs:.1} s; dry run rendered {rendered} digests in {dry_secs:.1} s, average {avg_size} bytes"
+        "setup: subscribers added in {add_secs:.1} s, items polled and clustered in {poll_secs:.1} s; dry run rendered {rendered} digests in {dry_secs:.1} s, average {avg_size} bytes"
     );
 
     // tinbao: build and send in a child process.
@@ -917,6 +917,11 @@ async fn deliveries(db: &Path, subscribers: usize) -> String {
             .fetch_all(&pool)
             .await
             .unwrap_or_default();
+    let stories: i64 =
+        sqlx::query_scalar("SELECT COUNT(DISTINCT COALESCE(cluster_id, id)) FROM items")
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(0);
     pool.close().await;
     if counts.is_empty() {
         return "items per digest: none".into();
@@ -925,7 +930,7 @@ async fn deliveries(db: &Path, subscribers: usize) -> String {
     let at = |q: f64| counts[((counts.len() - 1) as f64 * q).round() as usize];
     let total: i64 = counts.iter().sum();
     format!(
-        "items owed per digest: min {} / p10 {} / median {} / p90 {} / max {} (mean {:.1}, {} deliveries); {} of {subscribers} subscribers owed nothing",
+        "items owed per digest: min {} / p10 {} / median {} / p90 {} / max {} (mean {:.1}, {} deliveries); {} of {subscribers} subscribers owed nothing; the items are {stories} stories",
         counts[0],
         at(0.1),
         at(0.5),

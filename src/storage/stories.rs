@@ -74,12 +74,19 @@ impl Store {
         let mut out = Vec::new();
         for chunk in cluster_ids.chunks(500) {
             let mut q = QueryBuilder::<Sqlite>::new(STORY_COLUMNS);
-            q.push("WHERE COALESCE(i.cluster_id, i.id) IN (");
+            // Indexable (items_cluster, then the primary key): COALESCE(cluster_id, id) IN (…)
+            // scanned the whole table once per digest sent.
+            q.push("WHERE i.cluster_id IN (");
             let mut list = q.separated(", ");
             for id in chunk {
                 list.push_bind(*id);
             }
-            q.push(") ORDER BY i.id");
+            q.push(") OR (i.cluster_id IS NULL AND i.id IN (");
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            q.push(")) ORDER BY i.id");
             let rows = q.build().fetch_all(&self.pool).await?;
             for r in &rows {
                 out.push(story_row(r)?);
