@@ -87,12 +87,7 @@ impl Store {
                 digest = Some(id);
             }
         }
-        sqlx::query("UPDATE subscribers SET last_tick_at = MAX(COALESCE(last_tick_at, 0), ?2), cursor_item_id = MAX(cursor_item_id, ?3) WHERE id = ?1")
-            .bind(subscriber_id)
-            .bind(secs(tick))
-            .bind(cursor)
-            .execute(&mut *tx)
-            .await?;
+        super::subscribers::advance(&mut tx, subscriber_id, tick, cursor).await?;
         tx.commit().await?;
         Ok(digest)
     }

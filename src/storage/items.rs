@@ -120,12 +120,6 @@ impl Store {
             })
             .collect()
     }
-
-    pub async fn count_items(&self) -> anyhow::Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM items")
-            .fetch_one(&self.pool)
-            .await?)
-    }
 }
 
 /// One poll waiting to be written, and where to send the outcome.

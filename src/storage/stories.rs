@@ -94,23 +94,6 @@ impl Store {
         }
         Ok(out)
     }
-
-    /// Records which story each item belongs to.
-    pub async fn set_clusters(&self, assignments: &[(i64, i64)]) -> anyhow::Result<()> {
-        if assignments.is_empty() {
-            return Ok(());
-        }
-        let (_turn, mut tx) = self.write().await?;
-        for (item, cluster) in assignments {
-            sqlx::query("UPDATE items SET cluster_id = ?2 WHERE id = ?1")
-                .bind(item)
-                .bind(cluster)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
 }
 
 pub(super) fn story_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<StoryRow> {

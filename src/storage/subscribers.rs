@@ -141,12 +141,7 @@ impl Store {
         cursor: i64,
     ) -> anyhow::Result<()> {
         let (_turn, mut tx) = self.write().await?;
-        sqlx::query("UPDATE subscribers SET last_tick_at = ?2, cursor_item_id = MAX(cursor_item_id, ?3) WHERE id = ?1")
-            .bind(subscriber_id)
-            .bind(secs(tick))
-            .bind(cursor)
-            .execute(&mut *tx)
-            .await?;
+        advance(&mut tx, subscriber_id, tick, cursor).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -208,4 +203,23 @@ impl Store {
         tx.commit().await?;
         Ok(email)
     }
+}
+
+/// Moves a subscriber's tick and item cursor on (never back: two processes may race).
+pub(super) async fn advance(
+    tx: &mut sqlx::SqliteConnection,
+    subscriber_id: i64,
+    tick: DateTime<Utc>,
+    cursor: i64,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE subscribers SET last_tick_at = MAX(COALESCE(last_tick_at, 0), ?2),
+            cursor_item_id = MAX(cursor_item_id, ?3) WHERE id = ?1",
+    )
+    .bind(subscriber_id)
+    .bind(secs(tick))
+    .bind(cursor)
+    .execute(tx)
+    .await?;
+    Ok(())
 }
