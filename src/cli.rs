@@ -174,7 +174,9 @@ pub fn load_config(path: &Path) -> anyhow::Result<Arc<Config>> {
 }
 
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    Store::open(&config.database.url, &config.base_dir()).await
+    let store = Store::open(&config.database.url, &config.base_dir()).await?;
+    store.set_lease(config.database.lease);
+    Ok(store)
 }
 
 /// `tinbao poll`.

@@ -10,3 +10,4 @@ mod digest;
 mod ingest;
 mod match_cli;
 mod publish;
+mod storage;

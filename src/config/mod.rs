@@ -45,6 +45,9 @@ pub struct DatabaseConfig {
     pub url: String,
     /// Items older than this are pruned, leaving a tombstone so they never return as new.
     pub retention: Duration,
+    /// How long a process's claim on a due feed or digest lasts before another process sharing
+    /// the database may take the work over (the holder crashed).
+    pub lease: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -401,7 +404,12 @@ impl Validator<'_> {
             );
         }
         let retention = self.duration(raw.retention.as_ref(), Duration::from_secs(180 * 86_400));
-        DatabaseConfig { url, retention }
+        let lease = self.duration(raw.lease.as_ref(), Duration::from_secs(5 * 60));
+        DatabaseConfig {
+            url,
+            retention,
+            lease,
+        }
     }
 
     fn polling(&mut self, raw: raw::RawPolling, base_url: &Url) -> PollingConfig {

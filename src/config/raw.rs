@@ -38,6 +38,7 @@ pub struct RawServer {
 pub struct RawDatabase {
     pub url: Option<S<String>>,
     pub retention: Option<S<String>>,
+    pub lease: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -61,6 +61,8 @@ pub struct Refresher {
 impl Refresher {
     pub fn new(store: Store, config: std::sync::Arc<Config>) -> anyhow::Result<Refresher> {
         let fetcher = Fetcher::new(&config.polling)?;
+        // The lease on claimed feeds (and digests: the store is shared) follows the config.
+        store.set_lease(config.database.lease);
         Ok(Refresher {
             store,
             fetcher,
@@ -69,27 +71,42 @@ impl Refresher {
     }
 
     /// Polls the due feeds (or all active feeds), `polling.concurrency` at a time, then prunes
-    /// items past retention.
+    /// items past retention. Feeds are claimed a few at a time as fetch slots free up (a lease
+    /// each, see `Store::claim_due_feeds`), so processes sharing a database split the due feeds
+    /// between them and none is fetched twice at once.
     pub async fn poll_round(&self, all: bool) -> anyhow::Result<PollSummary> {
         let started = Instant::now();
-        let due = self.store.due_feeds(Utc::now(), all).await?;
-        let mut summary = PollSummary {
-            polled: due.len(),
-            ..PollSummary::default()
+        let concurrency = self.config.polling.concurrency.max(1);
+        let mut summary = PollSummary::default();
+        let error_slot: std::sync::Arc<std::sync::Mutex<Option<anyhow::Error>>> =
+            Default::default();
+        let claims = Claims {
+            refresher: self.clone(),
+            all,
+            batch: concurrency,
+            error: error_slot.clone(),
+            queue: Default::default(),
+            seen: Default::default(),
+            done: false,
         };
-        let mut results = futures_util::stream::iter(due)
-            .map(|feed| async move {
-                let id = feed.id.clone();
-                (id, self.refresh(feed).await)
-            })
-            .buffer_unordered(self.config.polling.concurrency);
-        // Long rounds report progress about every tenth of the way (stderr, via the log).
-        let step = (summary.polled / 10).max(100);
-        let mut finished = 0;
+        // The claim future owns its state (no borrows), so the round stays `Send`.
+        let claims = futures_util::stream::unfold(claims, |mut claims| async move {
+            let feed = claims.next().await?;
+            Some((feed, claims))
+        });
+        let mut results = std::pin::pin!(
+            claims
+                .map(|feed| async move {
+                    let id = feed.id.clone();
+                    (id, self.refresh(feed).await)
+                })
+                .buffer_unordered(concurrency)
+        );
         while let Some((id, result)) = results.next().await {
-            finished += 1;
-            if finished % step == 0 {
-                tracing::info!("polled {finished}/{} feeds", summary.polled);
+            summary.polled += 1;
+            // Long rounds report progress (stderr, via the log).
+            if summary.polled % 500 == 0 {
+                tracing::info!("polled {} feeds", summary.polled);
             }
             match result {
                 FeedResult::NotModified => summary.not_modified += 1,
@@ -106,7 +123,9 @@ impl Refresher {
                 }
             }
         }
-        drop(results);
+        if let Some(e) = error_slot.lock().ok().and_then(|mut e| e.take()) {
+            return Err(e.context("claiming due feeds"));
+        }
         metrics::counter!("tinbao_items_ingested_total", "kind" => "new")
             .increment(summary.new as u64);
         metrics::counter!("tinbao_items_ingested_total", "kind" => "updated")
@@ -317,6 +336,62 @@ impl Refresher {
             .record_unchanged(&feed.id, &update)
             .await
             .map_err(Failure::db)
+    }
+}
+
+/// The feeds of one poll round, claimed in small batches as they are needed.
+struct Claims {
+    refresher: Refresher,
+    all: bool,
+    batch: usize,
+    /// Where a failed claim is reported (the round then ends with that error).
+    error: std::sync::Arc<std::sync::Mutex<Option<anyhow::Error>>>,
+    queue: std::collections::VecDeque<FeedRow>,
+    /// Feeds already handed out this round: one that comes back due (its next poll already
+    /// passed) waits for the next round rather than looping.
+    seen: std::collections::HashSet<String>,
+    done: bool,
+}
+
+impl Claims {
+    async fn next(&mut self) -> Option<FeedRow> {
+        let (all, batch) = (self.all, self.batch);
+        loop {
+            if let Some(feed) = self.queue.pop_front() {
+                return Some(feed);
+            }
+            if self.done {
+                return None;
+            }
+            // `--all` takes every active feed in one claim: done feeds stay claimable for it.
+            let limit = if all { usize::MAX >> 1 } else { batch };
+            let claimed = match self
+                .refresher
+                .store
+                .claim_due_feeds(Utc::now(), all, limit)
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    if let Ok(mut slot) = self.error.lock() {
+                        *slot = Some(e);
+                    }
+                    self.done = true;
+                    return None;
+                }
+            };
+            self.done = all || claimed.is_empty();
+            for feed in claimed {
+                if self.seen.insert(feed.id.clone()) {
+                    self.queue.push_back(feed);
+                } else {
+                    self.done = true;
+                    if let Err(e) = self.refresher.store.release_feed(&feed.id).await {
+                        tracing::warn!(feed = %feed.id, error = format!("{e:#}"), "releasing a feed failed");
+                    }
+                }
+            }
+        }
     }
 }
 

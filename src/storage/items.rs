@@ -2,11 +2,11 @@
 //! its text changes, and never resurrected after retention pruned it.
 
 use super::feeds::FeedUpdate;
-use super::{Store, secs, time};
+use super::{AnyRow, Dialect, Store, secs, time};
 use crate::reader::parser::NewItem;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{Connection, QueryBuilder, Row};
 use std::collections::HashMap;
 
 /// How a poll's items landed.
@@ -64,9 +64,11 @@ impl Store {
 
     /// Records a 304 or an unchanged body: validators and schedule only.
     pub async fn record_unchanged(&self, feed_id: &str, update: &FeedUpdate) -> anyhow::Result<()> {
-        let (_turn, mut tx) = self.write().await?;
-        write_success(&mut tx, feed_id, update).await?;
-        tx.commit().await?;
+        on_pool!(self, d, |pool| {
+            let (_turn, mut tx) = self.write(pool).await?;
+            d::write_success(&mut tx, feed_id, update, self.owner()).await?;
+            tx.commit().await?;
+        });
         Ok(())
     }
 
@@ -77,49 +79,56 @@ impl Store {
         cutoff: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<u64> {
-        let (_turn, mut tx) = self.write().await?;
-        sqlx::query(
-            "INSERT OR IGNORE INTO item_tombstones (feed_id, item_key, pruned_at)
-             SELECT feed_id, item_key, ?2 FROM items WHERE published_at < ?1 AND first_seen_at < ?1",
-        )
-        .bind(secs(cutoff))
-        .bind(secs(now))
-        .execute(&mut *tx)
-        .await?;
-        let done = sqlx::query("DELETE FROM items WHERE published_at < ?1 AND first_seen_at < ?1")
+        on_pool!(self, |pool| {
+            let (_turn, mut tx) = self.write(pool).await?;
+            sqlx::query(Db::sql(
+                "INSERT INTO item_tombstones (feed_id, item_key, pruned_at)
+                 SELECT feed_id, item_key, ?2 FROM items WHERE published_at < ?1 AND first_seen_at < ?1
+                 ON CONFLICT (feed_id, item_key) DO NOTHING",
+            ))
+            .bind(secs(cutoff))
+            .bind(secs(now))
+            .execute(&mut *tx)
+            .await?;
+            let done = sqlx::query(Db::sql(
+                "DELETE FROM items WHERE published_at < ?1 AND first_seen_at < ?1",
+            ))
             .bind(secs(cutoff))
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
+            tx.commit().await?;
+            Ok(done.rows_affected())
+        })
     }
 
     /// The items of one feed, newest first.
     pub async fn feed_items(&self, feed_id: &str) -> anyhow::Result<Vec<ItemRow>> {
-        let rows = sqlx::query(
-            "SELECT id, feed_id, item_key, url, title, summary_html, text, published_at, date_estimated, first_seen_at
-             FROM items WHERE feed_id = ?1 ORDER BY published_at DESC, id DESC",
-        )
-        .bind(feed_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ItemRow {
-                    id: r.try_get("id")?,
-                    feed_id: r.try_get("feed_id")?,
-                    item_key: r.try_get("item_key")?,
-                    url: r.try_get("url")?,
-                    title: r.try_get("title")?,
-                    summary_html: r.try_get("summary_html")?,
-                    text: r.try_get("text")?,
-                    published_at: time(r.try_get("published_at")?),
-                    date_estimated: r.try_get("date_estimated")?,
-                    first_seen_at: time(r.try_get("first_seen_at")?),
-                })
-            })
-            .collect()
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(Db::sql(
+                "SELECT id, feed_id, item_key, url, title, summary_html, text, published_at, date_estimated, first_seen_at
+                 FROM items WHERE feed_id = ?1 ORDER BY published_at DESC, id DESC",
+            ))
+            .bind(feed_id)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(item_row).collect()
+        })
     }
+}
+
+fn item_row(r: &impl AnyRow) -> anyhow::Result<ItemRow> {
+    Ok(ItemRow {
+        id: r.col("id")?,
+        feed_id: r.col("feed_id")?,
+        item_key: r.col("item_key")?,
+        url: r.col("url")?,
+        title: r.col("title")?,
+        summary_html: r.col("summary_html")?,
+        text: r.col("text")?,
+        published_at: time(r.col("published_at")?),
+        date_estimated: r.col("date_estimated")?,
+        first_seen_at: time(r.col("first_seen_at")?),
+    })
 }
 
 /// One poll waiting to be written, and where to send the outcome.
@@ -157,11 +166,20 @@ async fn write_group(
     store: &Store,
     batch: &[PollJob],
 ) -> anyhow::Result<Vec<anyhow::Result<StoreCounts>>> {
-    let (_turn, mut tx) = store.write().await?;
+    on_pool!(store, d, |pool| d::write_group(store, pool, batch).await)
+}
+
+both_dialects! {
+pub(super) async fn write_group(
+    store: &Store,
+    pool: &sqlx::Pool<Db>,
+    batch: &[PollJob],
+) -> anyhow::Result<Vec<anyhow::Result<StoreCounts>>> {
+    let (_turn, mut tx) = store.write(pool).await?;
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
-        let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
-        match write_poll(&mut savepoint, &job.feed_id, &job.items, &job.update).await {
+        let mut savepoint = Connection::begin(&mut *tx).await?;
+        match write_poll(&mut savepoint, &job.feed_id, &job.items, &job.update, store.owner()).await {
             Ok(counts) => {
                 savepoint.commit().await?;
                 results.push(Ok(counts));
@@ -178,10 +196,11 @@ async fn write_group(
 
 /// One poll's writes, inside the caller's transaction.
 async fn write_poll(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut Conn,
     feed_id: &str,
     items: &[NewItem],
     update: &FeedUpdate,
+    owner: &str,
 ) -> anyhow::Result<StoreCounts> {
     let now = secs(update.fetched_at);
     let mut counts = StoreCounts::default();
@@ -198,22 +217,20 @@ async fn write_poll(
             }
         }
     }
-    write_success(&mut *tx, feed_id, update).await?;
+    write_success(&mut *tx, feed_id, update, owner).await?;
     Ok(counts)
 }
 
-/// Rows per multi-row statement: 17 parameters each stays far below SQLite's variable limit.
-const INSERT_CHUNK: usize = 200;
 
 /// The keys of `items` this feed already has (with their content hash) or has tombstoned
 /// (hash `None`: never to be stored again).
 async fn known_keys(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut Conn,
     feed_id: &str,
     items: &[NewItem],
 ) -> anyhow::Result<HashMap<String, Option<String>>> {
     let mut q =
-        QueryBuilder::<Sqlite>::new("SELECT item_key, content_hash FROM items WHERE feed_id = ");
+        QueryBuilder::<Db>::new("SELECT item_key, content_hash FROM items WHERE feed_id = ");
     q.push_bind(feed_id).push(" AND item_key IN (");
     push_keys(&mut q, items);
     q.push(") UNION ALL SELECT item_key, NULL FROM item_tombstones WHERE feed_id = ");
@@ -233,7 +250,7 @@ async fn known_keys(
     Ok(known)
 }
 
-fn push_keys(q: &mut QueryBuilder<Sqlite>, items: &[NewItem]) {
+fn push_keys(q: &mut QueryBuilder<Db>, items: &[NewItem]) {
     let mut list = q.separated(", ");
     for item in items {
         list.push_bind(item.key.clone());
@@ -242,7 +259,7 @@ fn push_keys(q: &mut QueryBuilder<Sqlite>, items: &[NewItem]) {
 
 /// Inserts new items in one statement; returns how many.
 async fn insert_items(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut Conn,
     feed_id: &str,
     items: &[&NewItem],
     now: i64,
@@ -250,7 +267,7 @@ async fn insert_items(
     if items.is_empty() {
         return Ok(0);
     }
-    let mut q = QueryBuilder::<Sqlite>::new(
+    let mut q = QueryBuilder::<Db>::new(
         "INSERT INTO items (feed_id, item_key, guid, url, canonical_url, title, summary_html,
             content_html, text, authors, categories, image_url, published_at, date_estimated,
             updated_at, first_seen_at, changed_at, content_hash) ",
@@ -281,27 +298,22 @@ async fn insert_items(
     Ok(done.rows_affected() as usize)
 }
 
-/// A list of names as a JSON array (infallible, unlike serde's general `to_string`).
-fn json_list(names: &[String]) -> String {
-    serde_json::Value::from(names.to_vec()).to_string()
-}
-
 /// Updates a seen item whose text changed. The filing date of an item whose date was
 /// estimated stays the first-seen one.
 async fn update_item(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut Conn,
     feed_id: &str,
     item: &NewItem,
     now: i64,
 ) -> anyhow::Result<usize> {
-    let changed = sqlx::query(
+    let changed = sqlx::query(Db::sql(
         "UPDATE items SET guid = ?3, url = ?4, canonical_url = ?5, title = ?6, summary_html = ?7,
             content_html = ?8, text = ?9, authors = ?10, categories = ?11, image_url = ?12,
             published_at = CASE WHEN ?14 THEN published_at ELSE ?13 END,
-            date_estimated = CASE WHEN ?14 THEN date_estimated ELSE 0 END,
+            date_estimated = CASE WHEN ?14 THEN date_estimated ELSE FALSE END,
             updated_at = ?15, changed_at = ?16, content_hash = ?17
          WHERE feed_id = ?1 AND item_key = ?2 AND content_hash <> ?17",
-    )
+    ))
     .bind(feed_id)
     .bind(&item.key)
     .bind(&item.guid)
@@ -324,19 +336,23 @@ async fn update_item(
     Ok(changed.rows_affected() as usize)
 }
 
-async fn write_success(
-    tx: &mut sqlx::SqliteConnection,
+/// The feed's row after a successful poll; this process's lease on it ends.
+pub(super) async fn write_success(
+    tx: &mut Conn,
     feed_id: &str,
     u: &FeedUpdate,
+    owner: &str,
 ) -> anyhow::Result<()> {
     let v = u.validators.clone().unwrap_or_default();
-    sqlx::query(
+    sqlx::query(Db::sql(
         "UPDATE feeds SET last_fetch_at = ?2, last_success_at = ?2, last_status = ?3, last_error = NULL,
             error_count = 0, next_poll_at = ?4, etag = ?5, last_modified = ?6,
             body_hash = COALESCE(?7, body_hash), title = COALESCE(?8, title), site_url = COALESCE(?9, site_url),
-            format = COALESCE(?10, format), moved_to = ?11, ttl_seconds = ?12
+            format = COALESCE(?10, format), moved_to = ?11, ttl_seconds = ?12,
+            lease_until = CASE WHEN lease_owner = ?13 THEN NULL ELSE lease_until END,
+            lease_owner = NULLIF(lease_owner, ?13)
          WHERE id = ?1",
-    )
+    ))
     .bind(feed_id)
     .bind(secs(u.fetched_at))
     .bind(u.status.map(i64::from))
@@ -349,7 +365,17 @@ async fn write_success(
     .bind(&u.format)
     .bind(&u.moved_to)
     .bind(u.ttl.map(|t| t.as_secs() as i64))
+    .bind(owner)
     .execute(tx)
     .await?;
     Ok(())
+}
+}
+
+/// Rows per multi-row statement: 18 parameters each stays far below either database's limit.
+const INSERT_CHUNK: usize = 200;
+
+/// A list of names as a JSON array (infallible, unlike serde's general `to_string`).
+fn json_list(names: &[String]) -> String {
+    serde_json::Value::from(names.to_vec()).to_string()
 }

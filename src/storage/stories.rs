@@ -1,9 +1,9 @@
 //! Reads for merged feeds and writes of cluster assignments: which stored items make up the
 //! stories of a category, a province or everything, and which items are one story.
 
-use super::{Store, secs, time};
+use super::{AnyRow, Dialect, Store, secs, time};
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::QueryBuilder;
 
 /// Which items a merged feed draws from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -37,12 +37,7 @@ pub struct StoryRow {
     pub province: Option<String>,
 }
 
-pub(super) const STORY_COLUMNS: &str =
-    "SELECT i.id, COALESCE(i.cluster_id, i.id) AS cluster_id, i.feed_id, i.url, i.title, i.text,
-        i.summary_html, i.content_html, i.authors, i.image_url, i.published_at, i.changed_at,
-        COALESCE(f.configured_title, f.title, f.id) AS feed_title, f.url AS feed_url, f.site_url,
-        f.category, f.province
-     FROM items i JOIN feeds f ON f.id = i.feed_id ";
+const STORY_COLUMNS: &str = story_columns!();
 
 impl Store {
     /// Items of `filter` published since `since`, newest first, at most `limit`.
@@ -52,70 +47,74 @@ impl Store {
         since: DateTime<Utc>,
         limit: usize,
     ) -> anyhow::Result<Vec<StoryRow>> {
-        let mut q = QueryBuilder::<Sqlite>::new(STORY_COLUMNS);
-        q.push("WHERE i.published_at >= ").push_bind(secs(since));
-        match filter {
-            StoryFilter::All => {}
-            StoryFilter::Category(slug) => {
-                q.push(" AND f.category = ").push_bind(slug.clone());
+        on_pool!(self, |pool| {
+            let mut q = QueryBuilder::<Db>::new(STORY_COLUMNS);
+            q.push("WHERE i.published_at >= ").push_bind(secs(since));
+            match filter {
+                StoryFilter::All => {}
+                StoryFilter::Category(slug) => {
+                    q.push(" AND f.category = ").push_bind(slug.clone());
+                }
+                StoryFilter::Province(slug) => {
+                    q.push(" AND f.province = ").push_bind(slug.clone());
+                }
             }
-            StoryFilter::Province(slug) => {
-                q.push(" AND f.province = ").push_bind(slug.clone());
-            }
-        }
-        q.push(" ORDER BY i.published_at DESC, i.id DESC LIMIT ")
-            .push_bind(limit as i64);
-        let rows = q.build().fetch_all(&self.pool).await?;
-        rows.iter().map(story_row).collect()
+            q.push(" ORDER BY i.published_at DESC, i.id DESC LIMIT ")
+                .push_bind(limit as i64);
+            let rows = q.build().fetch_all(pool).await?;
+            rows.iter().map(story_row).collect()
+        })
     }
 
     /// Every item of the given stories (clusters), whatever their category.
     pub async fn cluster_members(&self, cluster_ids: &[i64]) -> anyhow::Result<Vec<StoryRow>> {
         let mut out = Vec::new();
         for chunk in cluster_ids.chunks(500) {
-            let mut q = QueryBuilder::<Sqlite>::new(STORY_COLUMNS);
-            // Indexable (items_cluster, then the primary key): COALESCE(cluster_id, id) IN (…)
-            // scanned the whole table once per digest sent.
-            q.push("WHERE i.cluster_id IN (");
-            let mut list = q.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            q.push(") OR (i.cluster_id IS NULL AND i.id IN (");
-            let mut list = q.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            q.push(")) ORDER BY i.id");
-            let rows = q.build().fetch_all(&self.pool).await?;
-            for r in &rows {
-                out.push(story_row(r)?);
-            }
+            on_pool!(self, |pool| {
+                let mut q = QueryBuilder::<Db>::new(STORY_COLUMNS);
+                // Indexable (items_cluster, then the primary key): COALESCE(cluster_id, id) IN (…)
+                // scanned the whole table once per digest sent.
+                q.push("WHERE i.cluster_id IN (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(") OR (i.cluster_id IS NULL AND i.id IN (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(")) ORDER BY i.id");
+                let rows = q.build().fetch_all(pool).await?;
+                for r in &rows {
+                    out.push(story_row(r)?);
+                }
+            });
         }
         Ok(out)
     }
 }
 
-pub(super) fn story_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<StoryRow> {
-    let authors: String = r.try_get("authors")?;
+pub(super) fn story_row(r: &impl AnyRow) -> anyhow::Result<StoryRow> {
+    let authors: String = r.col("authors")?;
     Ok(StoryRow {
-        id: r.try_get("id")?,
-        cluster_id: r.try_get("cluster_id")?,
-        feed_id: r.try_get("feed_id")?,
-        url: r.try_get("url")?,
-        title: r.try_get("title")?,
-        text: r.try_get("text")?,
-        summary_html: r.try_get("summary_html")?,
-        content_html: r.try_get("content_html")?,
+        id: r.col("id")?,
+        cluster_id: r.col("cluster_id")?,
+        feed_id: r.col("feed_id")?,
+        url: r.col("url")?,
+        title: r.col("title")?,
+        text: r.col("text")?,
+        summary_html: r.col("summary_html")?,
+        content_html: r.col("content_html")?,
         authors: serde_json::from_str(&authors).unwrap_or_default(),
-        image_url: r.try_get("image_url")?,
-        published_at: time(r.try_get("published_at")?),
-        changed_at: time(r.try_get("changed_at")?),
-        feed_title: r.try_get("feed_title")?,
-        feed_url: r.try_get("feed_url")?,
-        site_url: r.try_get("site_url")?,
-        category: r.try_get("category")?,
-        province: r.try_get("province")?,
+        image_url: r.col("image_url")?,
+        published_at: time(r.col("published_at")?),
+        changed_at: time(r.col("changed_at")?),
+        feed_title: r.col("feed_title")?,
+        feed_url: r.col("feed_url")?,
+        site_url: r.col("site_url")?,
+        category: r.col("category")?,
+        province: r.col("province")?,
     })
 }
 
@@ -135,27 +134,31 @@ pub struct ClusterRow {
 impl Store {
     /// Items not yet given a story, oldest first.
     pub async fn unclustered_items(&self, limit: usize) -> anyhow::Result<Vec<ClusterRow>> {
-        let rows = sqlx::query(
-            "SELECT id, feed_id, canonical_url, published_at, title, text, signature, cluster_id
-             FROM items WHERE cluster_id IS NULL ORDER BY id LIMIT ?1",
-        )
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(cluster_row).collect()
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(Db::sql(
+                "SELECT id, feed_id, canonical_url, published_at, title, text, signature, cluster_id
+                 FROM items WHERE cluster_id IS NULL ORDER BY id LIMIT ?1",
+            ))
+            .bind(limit as i64)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(cluster_row).collect()
+        })
     }
 
     /// Clustered items published between `from` and `to` (Unix seconds): what new items may join.
     pub async fn clustered_between(&self, from: i64, to: i64) -> anyhow::Result<Vec<ClusterRow>> {
-        let rows = sqlx::query(
-            "SELECT id, feed_id, canonical_url, published_at, '' AS title, '' AS text, signature, cluster_id
-             FROM items WHERE cluster_id IS NOT NULL AND published_at BETWEEN ?1 AND ?2",
-        )
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(cluster_row).collect()
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(Db::sql(
+                "SELECT id, feed_id, canonical_url, published_at, '' AS title, '' AS text, signature, cluster_id
+                 FROM items WHERE cluster_id IS NOT NULL AND published_at BETWEEN ?1 AND ?2",
+            ))
+            .bind(from)
+            .bind(to)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(cluster_row).collect()
+        })
     }
 
     /// Stores each item's story and signature, in one transaction.
@@ -163,29 +166,33 @@ impl Store {
         if rows.is_empty() {
             return Ok(());
         }
-        let (_turn, mut tx) = self.write().await?;
-        for (item, cluster, signature) in rows {
-            sqlx::query("UPDATE items SET cluster_id = ?2, signature = ?3 WHERE id = ?1")
+        on_pool!(self, |pool| {
+            let (_turn, mut tx) = self.write(pool).await?;
+            for (item, cluster, signature) in rows {
+                sqlx::query(Db::sql(
+                    "UPDATE items SET cluster_id = ?2, signature = ?3 WHERE id = ?1",
+                ))
                 .bind(item)
                 .bind(cluster)
                 .bind(signature)
                 .execute(&mut *tx)
                 .await?;
-        }
-        tx.commit().await?;
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 }
 
-fn cluster_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<ClusterRow> {
+fn cluster_row(r: &impl AnyRow) -> anyhow::Result<ClusterRow> {
     Ok(ClusterRow {
-        id: r.try_get("id")?,
-        feed_id: r.try_get("feed_id")?,
-        canonical_url: r.try_get("canonical_url")?,
-        published_at: r.try_get("published_at")?,
-        title: r.try_get("title")?,
-        text: r.try_get("text")?,
-        signature: r.try_get("signature")?,
-        cluster_id: r.try_get("cluster_id")?,
+        id: r.col("id")?,
+        feed_id: r.col("feed_id")?,
+        canonical_url: r.col("canonical_url")?,
+        published_at: r.col("published_at")?,
+        title: r.col("title")?,
+        text: r.col("text")?,
+        signature: r.col("signature")?,
+        cluster_id: r.col("cluster_id")?,
     })
 }

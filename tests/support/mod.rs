@@ -1,6 +1,7 @@
 //! Test helpers: a fixture HTTP server serving feed documents over loopback with configurable
 //! behaviour, and `TestApp`, a temp directory with a feeds.toml, a SQLite file and a Refresher.
 
+pub mod db;
 pub mod fixture;
 pub mod samples;
 pub mod smtp;
@@ -18,6 +19,11 @@ pub struct TestApp {
     pub config: Arc<Config>,
     pub store: Store,
     pub refresher: Refresher,
+    /// The database's URL (absolute), for `db::execute` / `db::scalar`.
+    pub db_url: String,
+    /// The test's own PostgreSQL database when running on PostgreSQL (dropped after the app).
+    #[allow(dead_code)] // held, not read: dropping it drops the database
+    pub pg: Option<db::PgDatabase>,
 }
 
 /// A feeds.toml with one category and the given `(id, url)` feeds, plus extra `[polling]` lines.
@@ -32,10 +38,26 @@ pub fn feeds_toml(feeds: &[(&str, String)], polling: &str) -> String {
 }
 
 impl TestApp {
+    /// An app on SQLite, or, inside `db::each_database`'s PostgreSQL run, on a fresh
+    /// PostgreSQL database (the config's `sqlite://tinbao.db` replaced by its URL).
     pub async fn start(config_text: &str) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("feeds.toml");
-        std::fs::write(&config_path, config_text).expect("write config");
+        let pg = match db::current() {
+            Some(_) => db::PgDatabase::create().await,
+            None => None,
+        };
+        let config_text = match &pg {
+            Some(pg) => {
+                assert!(
+                    config_text.contains("sqlite://tinbao.db"),
+                    "test config names its database"
+                );
+                config_text.replace("sqlite://tinbao.db", &pg.url)
+            }
+            None => config_text.to_string(),
+        };
+        std::fs::write(&config_path, &config_text).expect("write config");
         let config = Arc::new(Config::load(&config_path).expect("valid test config"));
         let store = Store::open(&config.database.url, &config.base_dir())
             .await
@@ -45,16 +67,32 @@ impl TestApp {
             .await
             .expect("sync feeds");
         let refresher = Refresher::new(store.clone(), config.clone()).expect("refresher");
+        let db_url = match &pg {
+            Some(pg) => pg.url.clone(),
+            None => format!("sqlite://{}", dir.path().join("tinbao.db").display()),
+        };
         TestApp {
             dir,
             config,
             store,
             refresher,
+            db_url,
+            pg,
         }
     }
 
     pub async fn poll_all(&self) -> tinbao::reader::refresh::PollSummary {
         self.refresher.poll_round(true).await.expect("poll round")
+    }
+
+    /// Runs `sql` on the app's database (see `db::execute`).
+    pub async fn execute(&self, sql: &str) {
+        db::execute(&self.db_url, sql).await
+    }
+
+    /// A query's single integer on the app's database.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        db::scalar(&self.db_url, sql).await
     }
 
     pub async fn feed(&self, id: &str) -> tinbao::storage::FeedState {

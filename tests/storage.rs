@@ -1,0 +1,230 @@
+//! Storage on both databases: the two migration sets stay in step, and work is claimed with
+//! leases so processes sharing a database never take the same feed or digest at once, while a
+//! crashed process's work is taken over once its lease runs out.
+
+use crate::support::db::{PgDatabase, each_database};
+use crate::support::{TestApp, feeds_toml};
+use chrono::{Duration, Utc};
+use std::collections::BTreeSet;
+use tinbao::storage::Store;
+
+/// Tables with their columns, and index names, as the database reports them.
+type Shape = (BTreeSet<(String, String)>, BTreeSet<String>);
+
+async fn sqlite_shape(url: &str) -> Shape {
+    let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+    let columns: Vec<(String, String)> = sqlx::query_as(
+        "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex%'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    (columns.into_iter().collect(), indexes.into_iter().collect())
+}
+
+async fn postgres_shape(url: &str) -> Shape {
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    let columns: Vec<(String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns
+         WHERE table_schema = 'public' AND table_name NOT LIKE '_sqlx%'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    // Primary keys and UNIQUE constraints are implicit indexes in both; compare the named ones.
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT indexname::text FROM pg_indexes WHERE schemaname = 'public'
+         AND indexname NOT LIKE '%_pkey' AND indexname NOT LIKE '%_key'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    (columns.into_iter().collect(), indexes.into_iter().collect())
+}
+
+#[tokio::test]
+async fn both_migration_sets_make_the_same_tables_columns_and_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let lite = Store::open("sqlite://shape.db", dir.path()).await.unwrap();
+    let lite_url = format!("sqlite://{}", dir.path().join("shape.db").display());
+    let (columns, indexes) = sqlite_shape(&lite_url).await;
+    lite.close().await;
+    assert!(columns.contains(&("feeds".into(), "lease_until".into())));
+    assert!(indexes.contains("items_unclustered"));
+    let Some(pg) = PgDatabase::create().await else {
+        eprintln!("SKIPPED on postgres: TINBAO_TEST_PG is not set");
+        return;
+    };
+    let store = Store::open(&pg.url, dir.path()).await.unwrap();
+    let (pg_columns, pg_indexes) = postgres_shape(&pg.url).await;
+    store.close().await;
+    let only = |a: &BTreeSet<(String, String)>, b: &BTreeSet<(String, String)>| {
+        a.difference(b).cloned().collect::<Vec<_>>()
+    };
+    assert!(
+        columns == pg_columns,
+        "only in sqlite: {:?}; only in postgres: {:?}",
+        only(&columns, &pg_columns),
+        only(&pg_columns, &columns)
+    );
+    assert_eq!(indexes, pg_indexes);
+}
+
+/// A second handle on the app's database, as another `tinbao` process would hold.
+async fn another_process(app: &TestApp) -> Store {
+    Store::open(&app.config.database.url, &app.config.base_dir())
+        .await
+        .expect("second store")
+}
+
+fn many_feeds(n: usize) -> String {
+    let feeds: Vec<(String, String)> = (0..n)
+        .map(|i| (format!("f{i:03}"), format!("http://127.0.0.1:9/f{i}")))
+        .collect();
+    let refs: Vec<(&str, String)> = feeds.iter().map(|(a, b)| (a.as_str(), b.clone())).collect();
+    feeds_toml(&refs, "")
+}
+
+#[tokio::test]
+async fn processes_claim_disjoint_feeds_and_a_dead_ones_lease_expires() {
+    each_database(async || {
+        let app = TestApp::start(&many_feeds(60)).await;
+        let other = another_process(&app).await;
+        app.store.set_lease(std::time::Duration::from_secs(60));
+        other.set_lease(std::time::Duration::from_secs(60));
+        let now = Utc::now();
+        // Both claim at once, in small batches, until nothing is left.
+        let claim_all = async |store: &Store| {
+            let mut got = Vec::new();
+            loop {
+                let batch = store.claim_due_feeds(now, false, 7).await.unwrap();
+                if batch.is_empty() {
+                    return got;
+                }
+                got.extend(batch.into_iter().map(|f| f.id));
+            }
+        };
+        let (a, b) = tokio::join!(claim_all(&app.store), claim_all(&other));
+        let (a, b): (BTreeSet<String>, BTreeSet<String>) =
+            (a.into_iter().collect(), b.into_iter().collect());
+        assert_eq!(a.len() + b.len(), 60, "every due feed claimed once");
+        assert!(a.is_disjoint(&b));
+        // Held feeds stay held, even with `all`, until the lease runs out.
+        assert!(
+            app.store
+                .claim_due_feeds(now, true, 100)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let later = now + Duration::seconds(61);
+        let taken = app.store.claim_due_feeds(later, false, 100).await.unwrap();
+        assert_eq!(taken.len(), 60, "expired leases are taken over");
+        other.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_recorded_poll_ends_the_lease_and_a_released_feed_is_claimable_again() {
+    each_database(async || {
+        let app = TestApp::start(&many_feeds(2)).await;
+        let now = Utc::now();
+        let claimed = app.store.claim_due_feeds(now, false, 10).await.unwrap();
+        assert_eq!(claimed.len(), 2);
+        let update = tinbao::storage::FeedUpdate {
+            fetched_at: now,
+            next_poll_at: now,
+            error: Some("boom".into()),
+            ..Default::default()
+        };
+        app.store.record_failure("f000", &update).await.unwrap();
+        app.store.release_feed("f001").await.unwrap();
+        let again = app.store.claim_due_feeds(now, false, 10).await.unwrap();
+        assert_eq!(again.len(), 2, "both leases ended");
+        assert_eq!(
+            app.scalar("SELECT COUNT(*) FROM feeds WHERE lease_owner IS NOT NULL")
+                .await,
+            2
+        );
+        app.store.close().await;
+        assert_eq!(
+            app.scalar("SELECT COUNT(*) FROM feeds WHERE lease_owner IS NOT NULL")
+                .await,
+            0,
+            "a closing store gives its leases up"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_due_digest_is_claimed_by_one_process_until_sent_or_expired() {
+    each_database(async || {
+        let app = TestApp::start(&many_feeds(1)).await;
+        let other = another_process(&app).await;
+        let now = Utc::now();
+        for i in 0..5 {
+            let new = tinbao::storage::NewSubscriber {
+                email: format!("a{i}@example.vn"),
+                status: "active".into(),
+                schedule: "immediate".into(),
+                timezone: "Asia/Ho_Chi_Minh".into(),
+                topics: vec!["category=thoi-su".into()],
+            };
+            app.store.add_subscriber(&new, now).await.unwrap();
+        }
+        app.execute(
+            "INSERT INTO items (feed_id, item_key, title, summary_html, content_html, text, authors,
+                categories, published_at, first_seen_at, changed_at, content_hash)
+             VALUES ('f000', 'g:1', 'Tin', '', '', 'Tin', '[]', '[]', 1, 1, 1, 'h')",
+        )
+        .await;
+        let item = app.scalar("SELECT MAX(id) FROM items").await;
+        for s in 1..=5 {
+            let made = app
+                .store
+                .create_digest(s, now, &format!("<d{s}>"), &[(item, 0)], item, now)
+                .await
+                .unwrap();
+            assert!(made.is_some());
+        }
+        // A second build of the same tick (another process) makes nothing and moves nothing.
+        assert_eq!(
+            other
+                .create_digest(1, now, "<d1>", &[(item, 0)], item + 100, now)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            app.scalar("SELECT cursor_item_id FROM subscribers WHERE id = 1")
+                .await,
+            item
+        );
+        let (a, b) = tokio::join!(app.store.due_digests(now, 3), other.due_digests(now, 3));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.len() + b.len(), 5, "each digest claimed once");
+        let ids: BTreeSet<i64> = a.iter().chain(&b).map(|d| d.id).collect();
+        assert_eq!(ids.len(), 5);
+        assert_eq!(
+            a.first().map(|d| d.topics.clone()),
+            Some(vec!["category=thoi-su".to_string()])
+        );
+        app.store.mark_digest_sent(a[0].id, now).await.unwrap();
+        assert!(app.store.due_digests(now, 10).await.unwrap().is_empty());
+        // `other` dies without sending: after the lease its digests are another's.
+        let later = now + Duration::seconds(301);
+        let taken = app.store.due_digests(later, 10).await.unwrap();
+        assert_eq!(taken.len(), 4, "everything but the sent one");
+        other.close().await;
+    })
+    .await;
+}
