@@ -10,4 +10,5 @@ mod digest;
 mod ingest;
 mod match_cli;
 mod publish;
+mod selfservice;
 mod storage;

@@ -1,27 +1,82 @@
-//! Subscribers' links: manage, unsubscribe and confirm URLs carrying a signed token. A token is
-//! the purpose, the subscriber id and the issue time, authenticated with HMAC-SHA256 under the
-//! installation's secret (truncated to 128 bits), base64url. Nothing per subscriber is stored, so
-//! there is no token table to leak; checks are constant-time; a confirm link expires.
+//! Subscribers' links: confirm, manage and unsubscribe URLs carrying a random token. A token is
+//! 24 bytes from the OS's randomness, base64url (32 characters): 8 bytes of selector, by which
+//! the stored row is found, and 16 bytes (128 bits) of secret. Only the SHA-256 of the whole
+//! token is stored, and it is compared in constant time, so neither a copy of the database nor
+//! the timing of a lookup yields a working link. Each email mints its own tokens; they expire
+//! (a confirm link after `CONFIRM_VALID`, the others after `LINK_VALID`).
+//!
+//! The installation's secret (settings table) is kept here too: it signs the pages' CSRF
+//! tokens (see `http::csrf`).
 
+use crate::storage::{NewToken, Store};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use url::Url;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
-    Manage = 1,
-    Unsubscribe = 2,
+    Manage,
+    Unsubscribe,
     /// Double opt-in; valid for `CONFIRM_VALID`.
-    Confirm = 3,
+    Confirm,
+}
+
+impl Purpose {
+    /// The name stored with the token, and the URL's path segment.
+    pub fn name(self) -> &'static str {
+        match self {
+            Purpose::Manage => "manage",
+            Purpose::Unsubscribe => "unsubscribe",
+            Purpose::Confirm => "confirm",
+        }
+    }
+
+    fn valid_for(self) -> chrono::Duration {
+        match self {
+            Purpose::Confirm => CONFIRM_VALID,
+            Purpose::Manage | Purpose::Unsubscribe => LINK_VALID,
+        }
+    }
 }
 
 /// How long a confirmation link works.
 pub const CONFIRM_VALID: chrono::Duration = chrono::Duration::hours(48);
+/// How long the manage and unsubscribe links of one email work.
+pub const LINK_VALID: chrono::Duration = chrono::Duration::days(90);
 
-const TAG: usize = 16;
+const SELECTOR: usize = 8;
+const SECRET: usize = 16;
+
+/// A freshly drawn token: the text for the link and what gets stored.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub text: String,
+    pub selector: String,
+    pub hash: String,
+}
+
+impl Token {
+    pub fn generate() -> anyhow::Result<Token> {
+        let mut raw = [0u8; SELECTOR + SECRET];
+        getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+        Ok(Token {
+            text: URL_SAFE_NO_PAD.encode(raw),
+            selector: hex(&raw[..SELECTOR]),
+            hash: hex(&Sha256::digest(raw)),
+        })
+    }
+
+    /// The selector and hash of a token as it came in a URL; `None` if it cannot be one.
+    fn parse(text: &str) -> Option<(String, [u8; 32])> {
+        let raw = URL_SAFE_NO_PAD.decode(text.trim()).ok()?;
+        if raw.len() != SELECTOR + SECRET {
+            return None;
+        }
+        Some((hex(&raw[..SELECTOR]), Sha256::digest(&raw).into()))
+    }
+}
 
 #[derive(Clone)]
 pub struct Links {
@@ -34,107 +89,102 @@ impl Links {
         Links { secret, base }
     }
 
-    pub fn token(&self, purpose: Purpose, subscriber_id: i64, issued: DateTime<Utc>) -> String {
-        let mut payload = Vec::with_capacity(17 + TAG);
-        payload.push(purpose as u8);
-        payload.extend_from_slice(&subscriber_id.to_be_bytes());
-        payload.extend_from_slice(&issued.timestamp().to_be_bytes());
-        let tag = self.tag(&payload);
-        payload.extend_from_slice(&tag[..TAG]);
-        URL_SAFE_NO_PAD.encode(payload)
+    /// The installation's secret (for signing CSRF tokens).
+    pub fn secret(&self) -> &[u8] {
+        &self.secret
     }
 
-    /// The subscriber a token is for, if it is genuine, for this purpose, and (for a confirm
-    /// token) not expired.
-    pub fn verify(&self, purpose: Purpose, token: &str, now: DateTime<Utc>) -> Option<i64> {
-        let bytes = URL_SAFE_NO_PAD.decode(token.trim()).ok()?;
-        if bytes.len() != 17 + TAG || bytes[0] != purpose as u8 {
-            return None;
-        }
-        let (payload, tag) = bytes.split_at(17);
-        let expected = self.tag(payload);
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(&expected[..TAG], tag)) {
-            return None;
-        }
-        let id = i64::from_be_bytes(payload[1..9].try_into().ok()?);
-        let issued =
-            DateTime::from_timestamp(i64::from_be_bytes(payload[9..17].try_into().ok()?), 0)?;
-        if purpose == Purpose::Confirm && now - issued > CONFIRM_VALID {
-            return None;
-        }
-        Some(id)
+    pub fn base(&self) -> &Url {
+        &self.base
     }
 
-    pub fn url(&self, purpose: Purpose, subscriber_id: i64, issued: DateTime<Utc>) -> String {
-        let path = match purpose {
-            Purpose::Manage => "manage",
-            Purpose::Unsubscribe => "unsubscribe",
-            Purpose::Confirm => "confirm",
+    /// Mints one token per purpose for a subscriber, stores their hashes, and returns the
+    /// absolute URLs in the same order.
+    pub async fn mint(
+        &self,
+        store: &Store,
+        subscriber_id: i64,
+        purposes: &[Purpose],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut urls = Vec::with_capacity(purposes.len());
+        let mut rows = Vec::with_capacity(purposes.len());
+        for &purpose in purposes {
+            let token = Token::generate()?;
+            urls.push(self.url(purpose, &token.text));
+            rows.push(NewToken {
+                selector: token.selector,
+                hash: token.hash,
+                purpose: purpose.name(),
+                expires_at: now + purpose.valid_for(),
+            });
+        }
+        store.insert_tokens(subscriber_id, &rows, now).await?;
+        Ok(urls)
+    }
+
+    /// The subscriber a token is for, if it is stored, for this purpose, and not expired.
+    pub async fn verify(
+        &self,
+        store: &Store,
+        purpose: Purpose,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<i64>> {
+        let Some((selector, hash)) = Token::parse(text) else {
+            return Ok(None);
         };
-        format!(
-            "{}{path}/{}",
-            self.base,
-            self.token(purpose, subscriber_id, issued)
+        let Some(row) = store.token(&selector).await? else {
+            return Ok(None);
+        };
+        let stored = unhex(&row.hash).unwrap_or_default();
+        let genuine: bool = subtle::ConstantTimeEq::ct_eq(&stored[..], &hash[..]).into();
+        Ok(
+            (genuine && row.purpose == purpose.name() && row.expires_at > now)
+                .then_some(row.subscriber_id),
         )
     }
 
-    fn tag(&self, payload: &[u8]) -> Vec<u8> {
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret)
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-        mac.update(payload);
-        mac.finalize().into_bytes().to_vec()
+    /// The absolute URL of a token: `{base}{purpose}/{token}`.
+    pub fn url(&self, purpose: Purpose, token: &str) -> String {
+        format!("{}{}/{token}", self.base, purpose.name())
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn links() -> Links {
-        Links::new(vec![7; 32], Url::parse("https://tin.example.vn/").unwrap())
+    #[test]
+    fn tokens_are_long_random_and_their_hash_is_what_is_stored() {
+        let a = Token::generate().unwrap();
+        let b = Token::generate().unwrap();
+        assert_ne!(a.text, b.text);
+        assert_eq!(a.text.len(), 32);
+        let (selector, hash) = Token::parse(&a.text).unwrap();
+        assert_eq!(selector, a.selector);
+        assert_eq!(hex(&hash), a.hash);
+        assert!(!a.hash.contains(&a.text));
     }
 
     #[test]
-    fn a_token_verifies_for_its_purpose_only() {
-        let now = Utc::now();
-        let t = links().token(Purpose::Unsubscribe, 42, DateTime::default());
-        assert_eq!(links().verify(Purpose::Unsubscribe, &t, now), Some(42));
-        assert_eq!(links().verify(Purpose::Manage, &t, now), None);
-        assert!(
-            links()
-                .url(Purpose::Manage, 42, DateTime::default())
-                .starts_with("https://tin.example.vn/manage/")
-        );
-    }
-
-    #[test]
-    fn a_forged_or_altered_token_is_refused() {
-        let now = Utc::now();
-        let t = links().token(Purpose::Manage, 42, DateTime::default());
-        let other = Links::new(vec![8; 32], Url::parse("https://tin.example.vn/").unwrap());
-        assert_eq!(other.verify(Purpose::Manage, &t, now), None);
-        let mut bytes = URL_SAFE_NO_PAD.decode(&t).unwrap();
-        bytes[8] ^= 1; // another subscriber id
-        assert_eq!(
-            links().verify(Purpose::Manage, &URL_SAFE_NO_PAD.encode(bytes), now),
-            None
-        );
-        assert_eq!(links().verify(Purpose::Manage, "not-a-token", now), None);
-    }
-
-    #[test]
-    fn a_confirm_link_expires_after_48_hours() {
-        let issued = Utc::now() - chrono::Duration::hours(47);
-        let t = links().token(Purpose::Confirm, 5, issued);
-        assert_eq!(links().verify(Purpose::Confirm, &t, Utc::now()), Some(5));
-        assert_eq!(
-            links().verify(
-                Purpose::Confirm,
-                &t,
-                Utc::now() + chrono::Duration::hours(2)
-            ),
-            None
-        );
+    fn malformed_tokens_are_not_parsed() {
+        assert!(Token::parse("not-a-token").is_none());
+        assert!(Token::parse("").is_none());
+        assert!(Token::parse(&URL_SAFE_NO_PAD.encode([0u8; 23])).is_none());
     }
 }

@@ -4,6 +4,7 @@
 pub mod assemble;
 pub mod email;
 pub mod links;
+pub mod notices;
 pub mod outbox;
 pub mod render;
 pub mod schedule;

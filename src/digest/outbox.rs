@@ -359,7 +359,7 @@ impl Digester {
 
     async fn message(&self, d: &PendingDigest) -> anyhow::Result<Message> {
         let rows = self.store.digest_stories(d.id).await?;
-        let view = self
+        let mut view = self
             .view(
                 d.subscriber_id,
                 &d.email,
@@ -369,6 +369,7 @@ impl Digester {
                 rows,
             )
             .await?;
+        [view.manage_url, view.unsubscribe_url] = self.subscriber_links(d.subscriber_id).await?;
         render(&view, &self.templates, &self.from()?)
     }
 
@@ -450,6 +451,9 @@ impl Digester {
             }
         }
         let base = self.config.server.base_url.to_string();
+        // Placeholders: `message` puts fresh links in; a dry run stores no tokens.
+        let [manage_url, unsubscribe_url] =
+            [Purpose::Manage, Purpose::Unsubscribe].map(|p| self.links.url(p, "dry-run"));
         Ok(DigestView {
             to: email.to_string(),
             tick,
@@ -458,17 +462,22 @@ impl Digester {
             sections,
             more,
             more_url: (more > 0).then(|| format!("{base}feeds/all.xml")),
-            manage_url: self
-                .links
-                .url(Purpose::Manage, subscriber_id, DateTime::default()),
-            unsubscribe_url: self.links.url(
-                Purpose::Unsubscribe,
-                subscriber_id,
-                DateTime::default(),
-            ),
+            manage_url,
+            unsubscribe_url,
             base_url: base,
             message_id: self.message_id(subscriber_id, tick),
         })
+    }
+
+    /// The manage and unsubscribe links of one email: fresh tokens, minted as the email is
+    /// rendered for sending (stored hashed, valid `LINK_VALID`).
+    async fn subscriber_links(&self, subscriber_id: i64) -> anyhow::Result<[String; 2]> {
+        let purposes = [Purpose::Manage, Purpose::Unsubscribe];
+        let urls = self
+            .links
+            .mint(&self.store, subscriber_id, &purposes, Utc::now())
+            .await?;
+        <[String; 2]>::try_from(urls).map_err(|_| anyhow::anyhow!("two links minted"))
     }
 
     /// The subject's place: the one province all topics name, else the one category, else a

@@ -1,11 +1,20 @@
-//! The built-in HTTP server (axum): merged feeds, the index page, OPML, one-click unsubscribe,
-//! /healthz and /metrics. Handlers read shared
-//! state and never touch sources or SMTP; feeds are served from memory, already compressed.
+//! The built-in HTTP server (axum): merged feeds, the index page, OPML, the self-service
+//! subscription pages (subscribe, confirm, manage, unsubscribe), /healthz and /metrics. Handlers
+//! read shared state and never touch sources; feeds are served from memory, already compressed.
+//! The only mail sent from here is self-service notices (`mailing`), in the background.
 
+mod confirm;
+mod csrf;
 mod feeds;
+mod forms;
+mod mailing;
+mod manage;
 mod ops;
 mod pages;
+mod ratelimit;
+mod subscribe;
 mod unsubscribe;
+mod views;
 
 use crate::config::Config;
 use crate::digest::links::Links;
@@ -24,6 +33,8 @@ pub struct AppState {
     pub health: Arc<ops::Health>,
     /// Renders /metrics; absent when no recorder is installed (tests, one-shot commands).
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Sign-up rate limits (in memory).
+    pub limits: Arc<Limits>,
 }
 
 impl AppState {
@@ -37,6 +48,7 @@ impl AppState {
             links,
             health: Arc::default(),
             metrics: None,
+            limits: Arc::default(),
         }
     }
 
@@ -46,6 +58,7 @@ impl AppState {
 }
 
 pub use ops::Health;
+pub use ratelimit::{Limiter, Limits};
 
 pub fn router(state: AppState) -> axum::Router {
     axum::Router::new()
@@ -54,6 +67,18 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/metrics", axum::routing::get(ops::metrics))
         .route("/opml", axum::routing::get(pages::opml))
         .route("/feeds/{*name}", axum::routing::get(feeds::feed))
+        .route(
+            "/subscribe",
+            axum::routing::get(subscribe::form).post(subscribe::submit),
+        )
+        .route(
+            "/confirm/{token}",
+            axum::routing::get(confirm::page).post(confirm::confirm),
+        )
+        .route(
+            "/manage/{token}",
+            axum::routing::get(manage::page).post(manage::submit),
+        )
         .route(
             "/unsubscribe/{token}",
             axum::routing::get(unsubscribe::page).post(unsubscribe::confirm),
@@ -83,8 +108,15 @@ async fn security_headers(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::http::header::{self, HeaderValue};
+    // Pages reached through a subscriber's link, or showing their address, are never cached.
+    let private = ["/subscribe", "/confirm/", "/manage/", "/unsubscribe/"]
+        .iter()
+        .any(|p| request.uri().path().starts_with(p));
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if private {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -95,7 +127,34 @@ async fn security_headers(
     );
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'"),
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
     );
     response
+}
+
+/// The site's root path, from the public base URL ("/" or "/tin/"): pages link and post there.
+fn home(config: &Config) -> String {
+    config.server.base_url.path().to_string()
+}
+
+/// Whether the public site is https (cookies then get `Secure`).
+fn secure(config: &Config) -> bool {
+    config.server.base_url.scheme() == "https"
+}
+
+/// The client's IP as the connection saw it (served with `into_make_service_with_connect_info`);
+/// "unknown" otherwise. Behind a reverse proxy every client shares the proxy's address.
+fn client_ip(request: &axum::extract::Request) -> String {
+    request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string())
+}
+
+fn with_cookie(response: &mut axum::response::Response, cookie: Option<axum::http::HeaderValue>) {
+    if let Some(cookie) = cookie {
+        response
+            .headers_mut()
+            .append(axum::http::header::SET_COOKIE, cookie);
+    }
 }

@@ -102,12 +102,14 @@ macro_rules! story_columns {
 mod digests;
 mod feeds;
 mod items;
+mod selfservice;
 mod stories;
 mod subscribers;
 
 pub use digests::PendingDigest;
 pub use feeds::{FeedRow, FeedState, FeedUpdate};
 pub use items::{ItemRow, StoreCounts};
+pub use selfservice::{NewToken, SignUp, TokenRow};
 pub use stories::{ClusterRow, StoryFilter, StoryRow};
 pub use subscribers::{NewSubscriber, Subscriber, SubscriberError};
 
@@ -144,6 +146,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0003_subscribers_and_digests.sql"),
     ),
     (
+        4,
+        "subscriber tokens",
+        include_str!("../../migrations/sqlite/0004_subscriber_tokens.sql"),
+    ),
+    (
         5,
         "leases",
         include_str!("../../migrations/sqlite/0005_leases.sql"),
@@ -165,6 +172,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "subscribers and digests",
         include_str!("../../migrations/postgres/0003_subscribers_and_digests.sql"),
+    ),
+    (
+        4,
+        "subscriber tokens",
+        include_str!("../../migrations/postgres/0004_subscriber_tokens.sql"),
     ),
     (
         5,

@@ -59,14 +59,19 @@ pub async fn run(config_path: PathBuf, config: Arc<Config>) -> anyhow::Result<i3
         links,
         health: health.clone(),
         metrics,
+        limits: Arc::default(),
     };
     let mut http_stop = stop_rx.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(async move {
-                let _ = http_stop.wait_for(|stop| *stop).await;
-            })
-            .await
+        // Connect info gives the sign-up rate limits each client's address.
+        axum::serve(
+            listener,
+            router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|stop| *stop).await;
+        })
+        .await
     });
     let reloader = tokio::spawn(reload::watch(
         config_path,

@@ -5,6 +5,7 @@ pub mod db;
 pub mod fixture;
 pub mod samples;
 pub mod smtp;
+pub mod webdriver;
 
 use std::sync::Arc;
 use tinbao::config::Config;
@@ -130,6 +131,7 @@ pub async fn spawn_http(state: tinbao::http::AppState) -> String {
     let addr = listener.local_addr().expect("addr");
     let app = tinbao::http::router(state);
     tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let _ = axum::serve(listener, app).await;
     });
     format!("http://{addr}/")
