@@ -2,10 +2,13 @@
 //! emails through a real SMTP server (aiosmtpd), and a real browser (headless Chromium through
 //! chromedriver) filling the forms. Screenshots of every page land in target/screenshots/.
 
+use crate::support::db::each_database;
 use crate::support::smtp::{ReceivedMail, SmtpServer};
 use crate::support::webdriver::{self, Driver};
 use crate::support::{FixtureServer, Route, TestApp};
+use base64::Engine;
 use chrono::{Duration, Utc};
+use sha2::Digest;
 use std::path::PathBuf;
 use std::time::Instant;
 use tinbao::digest::links::{Links, Purpose};
@@ -421,39 +424,44 @@ async fn a_form_posted_without_its_csrf_cookie_is_refused() {
 
 #[tokio::test]
 async fn the_sign_up_page_never_tells_whether_an_address_is_subscribed() {
-    let Some(w) = world().await else { return };
-    // An active subscriber, added by the operator.
-    w.app
-        .store
-        .add_subscriber(
-            &tinbao::storage::NewSubscriber {
-                email: "da.co@example.vn".into(),
-                status: "active".into(),
-                schedule: "daily".into(),
-                timezone: "Asia/Ho_Chi_Minh".into(),
-                topics: vec!["category=thoi-su".into()],
-            },
-            Utc::now(),
-        )
-        .await
-        .unwrap();
-    let c = Client::new();
-    let (s1, known, _) = c.sign_up(&w.base, "da.co@example.vn").await;
-    let (s2, new, _) = c.sign_up(&w.base, "moi@example.vn").await;
-    assert_eq!((s1, s2), (200, 200));
-    assert_eq!(
-        known.replace("da.co@example.vn", "X"),
-        new.replace("moi@example.vn", "X")
-    );
-    // The known address is mailed its manage link and is left as it was.
-    let mail = &w
-        .mail_titled("da.co@example.vn", "Bạn đã đăng ký bản tin tinbao")
-        .await;
-    let manage = link(mail.text.as_deref().unwrap_or_default(), &w.base, "manage/");
-    assert_eq!(c.get(&manage).await.0, 200);
-    assert_eq!(w.status("da.co@example.vn").await.2, ["category=thoi-su"]);
-    w.mail_titled("moi@example.vn", "Xác nhận đăng ký bản tin tinbao")
-        .await;
+    each_database(async || {
+        let Some(w) = world().await else {
+            return;
+        };
+        // An active subscriber, added by the operator.
+        w.app
+            .store
+            .add_subscriber(
+                &tinbao::storage::NewSubscriber {
+                    email: "da.co@example.vn".into(),
+                    status: "active".into(),
+                    schedule: "daily".into(),
+                    timezone: "Asia/Ho_Chi_Minh".into(),
+                    topics: vec!["category=thoi-su".into()],
+                },
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        let c = Client::new();
+        let (s1, known, _) = c.sign_up(&w.base, "da.co@example.vn").await;
+        let (s2, new, _) = c.sign_up(&w.base, "moi@example.vn").await;
+        assert_eq!((s1, s2), (200, 200));
+        assert_eq!(
+            known.replace("da.co@example.vn", "X"),
+            new.replace("moi@example.vn", "X")
+        );
+        // The known address is mailed its manage link and is left as it was.
+        let mail = &w
+            .mail_titled("da.co@example.vn", "Bạn đã đăng ký bản tin tinbao")
+            .await;
+        let manage = link(mail.text.as_deref().unwrap_or_default(), &w.base, "manage/");
+        assert_eq!(c.get(&manage).await.0, 200);
+        assert_eq!(w.status("da.co@example.vn").await.2, ["category=thoi-su"]);
+        w.mail_titled("moi@example.vn", "Xác nhận đăng ký bản tin tinbao")
+            .await;
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -515,93 +523,109 @@ async fn bad_input_is_refused_with_messages_in_vietnamese() {
 
 #[tokio::test]
 async fn tokens_are_stored_hashed_single_use_and_expire() {
-    let Some(w) = world().await else { return };
-    let c = Client::new();
-    c.sign_up(&w.base, "ban@example.vn").await;
-    let mail = &w
-        .mail_titled("ban@example.vn", "Xác nhận đăng ký bản tin tinbao")
-        .await;
-    let confirm = link(
-        mail.text.as_deref().unwrap_or_default(),
-        &w.base,
-        "confirm/",
-    );
-    let token = confirm.rsplit('/').next().unwrap().to_string();
-    assert!(token.len() >= 22, "at least 128 bits: {token}");
-    let pool = crate::support::database(w.app.dir.path()).await;
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT selector, hash FROM subscriber_tokens")
-            .fetch_all(&pool)
+    each_database(async || {
+        let Some(w) = world().await else {
+            return;
+        };
+        let c = Client::new();
+        c.sign_up(&w.base, "ban@example.vn").await;
+        let mail = &w
+            .mail_titled("ban@example.vn", "Xác nhận đăng ký bản tin tinbao")
+            .await;
+        let confirm = link(
+            mail.text.as_deref().unwrap_or_default(),
+            &w.base,
+            "confirm/",
+        );
+        let token = confirm.rsplit('/').next().unwrap().to_string();
+        assert!(token.len() >= 22, "at least 128 bits: {token}");
+        // Only the SHA-256 of the token is stored, under its selector.
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&token)
+            .expect("base64url token");
+        let hash: String = sha2::Sha256::digest(&raw)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let stored = format!("SELECT COUNT(*) FROM subscriber_tokens WHERE hash = '{hash}'");
+        assert_eq!(w.app.scalar(&stored).await, 1);
+        let leaked = format!(
+            "SELECT COUNT(*) FROM subscriber_tokens WHERE hash LIKE '%{token}%' OR selector LIKE '%{token}%'"
+        );
+        assert_eq!(w.app.scalar(&leaked).await, 0);
+        // A wrong secret with the right selector is refused.
+        let mut forged = token.clone().into_bytes();
+        let last = forged.len() - 2;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert_eq!(c.get(&format!("{}confirm/{forged}", w.base)).await.0, 404);
+        // Used once, then gone.
+        let (status, _, csrf) = c.get(&confirm).await;
+        assert_eq!(status, 200);
+        assert_eq!(c.post(&confirm, &[("csrf", &csrf)]).await.0, 200);
+        assert_eq!(c.get(&confirm).await.0, 404);
+        // A confirm link minted 49 hours ago has expired.
+        let id = w.app.store.subscribers().await.unwrap()[0].id;
+        let old = w
+            .state
+            .links
+            .mint(
+                &w.app.store,
+                id,
+                &[Purpose::Confirm],
+                Utc::now() - Duration::hours(49),
+            )
             .await
             .unwrap();
-    assert_eq!(rows.len(), 1);
-    assert!(!rows[0].1.contains(&token) && !rows[0].0.contains(&token));
-    // A wrong secret with the right selector is refused.
-    let mut forged = token.clone().into_bytes();
-    let last = forged.len() - 2;
-    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
-    let forged = String::from_utf8(forged).unwrap();
-    assert_eq!(c.get(&format!("{}confirm/{forged}", w.base)).await.0, 404);
-    // Used once, then gone.
-    let (status, _, csrf) = c.get(&confirm).await;
-    assert_eq!(status, 200);
-    assert_eq!(c.post(&confirm, &[("csrf", &csrf)]).await.0, 200);
-    assert_eq!(c.get(&confirm).await.0, 404);
-    // A confirm link minted 49 hours ago has expired.
-    let id = w.app.store.subscribers().await.unwrap()[0].id;
-    let old = w
-        .state
-        .links
-        .mint(
-            &w.app.store,
-            id,
-            &[Purpose::Confirm],
-            Utc::now() - Duration::hours(49),
-        )
-        .await
-        .unwrap();
-    assert_eq!(c.get(&old[0]).await.0, 404);
-    // A manage link is not an unsubscribe link.
-    let welcome = &w
-        .mail_titled("ban@example.vn", "Chào mừng bạn đến với bản tin tinbao")
-        .await;
-    let manage = link(
-        welcome.text.as_deref().unwrap_or_default(),
-        &w.base,
-        "manage/",
-    );
-    let wrong = manage.replace("/manage/", "/unsubscribe/");
-    assert_eq!(c.get(&wrong).await.0, 404);
+        assert_eq!(c.get(&old[0]).await.0, 404);
+        // A manage link is not an unsubscribe link.
+        let welcome = &w
+            .mail_titled("ban@example.vn", "Chào mừng bạn đến với bản tin tinbao")
+            .await;
+        let manage = link(
+            welcome.text.as_deref().unwrap_or_default(),
+            &w.base,
+            "manage/",
+        );
+        let wrong = manage.replace("/manage/", "/unsubscribe/");
+        assert_eq!(c.get(&wrong).await.0, 404);
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_mail_clients_one_click_post_unsubscribes_with_no_cookie() {
-    let Some(w) = world().await else { return };
-    let c = Client::new();
-    c.sign_up(&w.base, "mot.cham@example.vn").await;
-    let mail = &w
-        .mail_titled("mot.cham@example.vn", "Xác nhận đăng ký bản tin tinbao")
-        .await;
-    let confirm = link(
-        mail.text.as_deref().unwrap_or_default(),
-        &w.base,
-        "confirm/",
-    );
-    let (_, _, csrf) = c.get(&confirm).await;
-    c.post(&confirm, &[("csrf", &csrf)]).await;
-    let welcome = &w
-        .mail_titled(
-            "mot.cham@example.vn",
-            "Chào mừng bạn đến với bản tin tinbao",
-        )
-        .await;
-    let header = welcome.header("List-Unsubscribe").unwrap();
-    let url = header.trim_start_matches('<').trim_end_matches('>');
-    let (status, _, _) = Client::new()
-        .post(url, &[("List-Unsubscribe", "One-Click")])
-        .await;
-    assert_eq!(status, 200);
-    assert_eq!(w.status("mot.cham@example.vn").await.0, "unsubscribed");
+    each_database(async || {
+        let Some(w) = world().await else {
+            return;
+        };
+        let c = Client::new();
+        c.sign_up(&w.base, "mot.cham@example.vn").await;
+        let mail = &w
+            .mail_titled("mot.cham@example.vn", "Xác nhận đăng ký bản tin tinbao")
+            .await;
+        let confirm = link(
+            mail.text.as_deref().unwrap_or_default(),
+            &w.base,
+            "confirm/",
+        );
+        let (_, _, csrf) = c.get(&confirm).await;
+        c.post(&confirm, &[("csrf", &csrf)]).await;
+        let welcome = &w
+            .mail_titled(
+                "mot.cham@example.vn",
+                "Chào mừng bạn đến với bản tin tinbao",
+            )
+            .await;
+        let header = welcome.header("List-Unsubscribe").unwrap();
+        let url = header.trim_start_matches('<').trim_end_matches('>');
+        let (status, _, _) = Client::new()
+            .post(url, &[("List-Unsubscribe", "One-Click")])
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(w.status("mot.cham@example.vn").await.0, "unsubscribed");
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -629,76 +653,83 @@ async fn pages_carry_security_headers_and_no_store() {
 
 #[tokio::test]
 async fn a_digest_carries_fresh_manage_and_one_click_unsubscribe_links_that_work() {
-    let Some(w) = world().await else { return };
-    let c = Client::new();
-    let (_, _, csrf) = c.get(&format!("{}subscribe", w.base)).await;
-    c.post(
-        &format!("{}subscribe", w.base),
-        &[
-            ("csrf", &csrf),
-            ("email", "doc.gia@example.vn"),
-            ("t0_province", "lao-cai"),
-            ("schedule", "immediate"),
-            ("action", "subscribe"),
-        ],
-    )
-    .await;
-    let mail = &w
-        .mail_titled("doc.gia@example.vn", "Xác nhận đăng ký bản tin tinbao")
+    each_database(async || {
+        let Some(w) = world().await else {
+            return;
+        };
+        let c = Client::new();
+        let (_, _, csrf) = c.get(&format!("{}subscribe", w.base)).await;
+        c.post(
+            &format!("{}subscribe", w.base),
+            &[
+                ("csrf", &csrf),
+                ("email", "doc.gia@example.vn"),
+                ("t0_province", "lao-cai"),
+                ("schedule", "immediate"),
+                ("action", "subscribe"),
+            ],
+        )
         .await;
-    let confirm = link(
-        mail.text.as_deref().unwrap_or_default(),
-        &w.base,
-        "confirm/",
-    );
-    let (_, _, csrf) = c.get(&confirm).await;
-    c.post(&confirm, &[("csrf", &csrf)]).await;
-    w.mail_titled("doc.gia@example.vn", "Chào mừng bạn đến với bản tin tinbao")
-        .await;
-    // News after confirming reaches the next digest.
-    w.fixtures.set(
-        "/lc.rss",
-        Route::ok(rss(
-            "Báo Lào Cai",
-            &[("lc-9", "Lào Cai thông tuyến quốc lộ 4D", 0)],
-        )),
-    );
-    w.app.poll_all().await;
-    let digester = tinbao::digest::outbox::Digester::new(w.app.store.clone(), w.app.config.clone())
-        .await
-        .unwrap();
-    let later = Utc::now() + Duration::minutes(6);
-    assert_eq!(digester.build_due(later).await.unwrap().digests, 1);
-    let mailer = tinbao::digest::outbox::Mailer::from_url(&w.smtp.url(), w.app.dir.path()).unwrap();
-    assert_eq!(digester.send_due(&mailer, later).await.unwrap().sent, 1);
-    let digests: Vec<ReceivedMail> = w
-        .mail("doc.gia@example.vn", 3)
-        .await
-        .into_iter()
-        .filter(|m| m.subject.starts_with("Bản tin"))
-        .collect();
-    assert_eq!(digests.len(), 1, "one digest");
-    let digest = &digests[0];
-    assert!(
-        digest
-            .text
-            .as_deref()
-            .unwrap_or_default()
-            .contains("quốc lộ 4D")
-    );
-    let body = digest.text.clone().unwrap_or_default();
-    let manage = link(&body, &w.base, "manage/");
-    let (status, page, _) = c.get(&manage).await;
-    assert_eq!(status, 200);
-    assert!(page.contains("doc.gia@example.vn"));
-    let header = digest.header("List-Unsubscribe").unwrap();
-    let url = header.trim_start_matches('<').trim_end_matches('>');
-    assert_eq!(
-        Client::new()
-            .post(url, &[("List-Unsubscribe", "One-Click")])
+        let mail = &w
+            .mail_titled("doc.gia@example.vn", "Xác nhận đăng ký bản tin tinbao")
+            .await;
+        let confirm = link(
+            mail.text.as_deref().unwrap_or_default(),
+            &w.base,
+            "confirm/",
+        );
+        let (_, _, csrf) = c.get(&confirm).await;
+        c.post(&confirm, &[("csrf", &csrf)]).await;
+        w.mail_titled("doc.gia@example.vn", "Chào mừng bạn đến với bản tin tinbao")
+            .await;
+        // News after confirming reaches the next digest.
+        w.fixtures.set(
+            "/lc.rss",
+            Route::ok(rss(
+                "Báo Lào Cai",
+                &[("lc-9", "Lào Cai thông tuyến quốc lộ 4D", 0)],
+            )),
+        );
+        w.app.poll_all().await;
+        let digester =
+            tinbao::digest::outbox::Digester::new(w.app.store.clone(), w.app.config.clone())
+                .await
+                .unwrap();
+        let later = Utc::now() + Duration::minutes(6);
+        assert_eq!(digester.build_due(later).await.unwrap().digests, 1);
+        let mailer =
+            tinbao::digest::outbox::Mailer::from_url(&w.smtp.url(), w.app.dir.path()).unwrap();
+        assert_eq!(digester.send_due(&mailer, later).await.unwrap().sent, 1);
+        let digests: Vec<ReceivedMail> = w
+            .mail("doc.gia@example.vn", 3)
             .await
-            .0,
-        200
-    );
-    assert_eq!(w.status("doc.gia@example.vn").await.0, "unsubscribed");
+            .into_iter()
+            .filter(|m| m.subject.starts_with("Bản tin"))
+            .collect();
+        assert_eq!(digests.len(), 1, "one digest");
+        let digest = &digests[0];
+        assert!(
+            digest
+                .text
+                .as_deref()
+                .unwrap_or_default()
+                .contains("quốc lộ 4D")
+        );
+        let body = digest.text.clone().unwrap_or_default();
+        let manage = link(&body, &w.base, "manage/");
+        let (status, page, _) = c.get(&manage).await;
+        assert_eq!(status, 200);
+        assert!(page.contains("doc.gia@example.vn"));
+        let header = digest.header("List-Unsubscribe").unwrap();
+        let url = header.trim_start_matches('<').trim_end_matches('>');
+        assert_eq!(
+            Client::new()
+                .post(url, &[("List-Unsubscribe", "One-Click")])
+                .await
+                .0,
+            200
+        );
+        assert_eq!(w.status("doc.gia@example.vn").await.0, "unsubscribed");
+    })
+    .await;
 }
