@@ -8,6 +8,7 @@ mod conformance;
 mod daemon;
 mod digest;
 mod ingest;
+mod instances;
 mod match_cli;
 mod publish;
 mod selfservice;

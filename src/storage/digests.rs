@@ -54,6 +54,9 @@ impl Store {
     ) -> anyhow::Result<Option<i64>> {
         on_pool!(self, subscribers = super::subscribers, |pool| {
             let (_turn, mut tx) = self.write(pool).await?;
+            if !subscribers::build_turn(&mut tx, subscriber_id).await? {
+                return Ok(None);
+            }
             // On a conflict another process built this tick's digest (and moved the cursor).
             let created: Option<i64> = sqlx::query_scalar(Db::sql(
                 "INSERT INTO digests (subscriber_id, tick_at, next_attempt_at, message_id, created_at)

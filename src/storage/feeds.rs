@@ -244,6 +244,64 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Records that the merged feeds of these source feeds were regenerated here, so the other
+    /// processes sharing the database (each serving its own copy) regenerate them too. Returns
+    /// the log rows' ids; entries older than a day are dropped on the way.
+    pub async fn log_feed_changes(
+        &self,
+        feed_ids: &[String],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<i64>> {
+        on_pool!(self, |pool| {
+            let (_turn, mut tx) = self.write(pool).await?;
+            sqlx::query(Db::sql("DELETE FROM feed_changes WHERE changed_at < ?1"))
+                .bind(secs(now) - 86_400)
+                .execute(&mut *tx)
+                .await?;
+            let mut ids = Vec::with_capacity(feed_ids.len());
+            for id in feed_ids {
+                let logged: i64 = sqlx::query_scalar(Db::sql(
+                    "INSERT INTO feed_changes (feed_id, changed_at) VALUES (?1, ?2) RETURNING id",
+                ))
+                .bind(id)
+                .bind(secs(now))
+                .fetch_one(&mut *tx)
+                .await?;
+                ids.push(logged);
+            }
+            tx.commit().await?;
+            Ok(ids)
+        })
+    }
+
+    /// Log entries after `after`: `(entry id, feed id)`, oldest first.
+    pub async fn feed_changes_after(&self, after: i64) -> anyhow::Result<Vec<(i64, String)>> {
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(Db::sql(
+                "SELECT id, feed_id FROM feed_changes WHERE id > ?1 ORDER BY id",
+            ))
+            .bind(after)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("id")?, r.try_get("feed_id")?)))
+                .collect()
+        })
+    }
+
+    /// The newest log entry's id (0 when empty).
+    pub async fn last_feed_change(&self) -> anyhow::Result<i64> {
+        on_pool!(self, |pool| {
+            Ok(
+                sqlx::query_scalar(Db::sql("SELECT COALESCE(MAX(id), 0) FROM feed_changes"))
+                    .fetch_one(pool)
+                    .await?,
+            )
+        })
+    }
+}
+
 /// A feed row as the poller needs it (columns of `due_feeds` / `claim_due_feeds`).
 fn feed_row(r: &impl super::AnyRow) -> anyhow::Result<FeedRow> {
     Ok(FeedRow {

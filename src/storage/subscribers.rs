@@ -141,7 +141,9 @@ impl Store {
     ) -> anyhow::Result<()> {
         on_pool!(self, d, |pool| {
             let (_turn, mut tx) = self.write(pool).await?;
-            d::advance(&mut tx, subscriber_id, tick, cursor).await?;
+            if d::build_turn(&mut tx, subscriber_id).await? {
+                d::advance(&mut tx, subscriber_id, tick, cursor).await?;
+            }
             tx.commit().await?;
         });
         Ok(())
@@ -235,6 +237,23 @@ pub(super) fn subscriber_row(r: &impl AnyRow) -> anyhow::Result<Subscriber> {
 }
 
 both_dialects! {
+/// Whether this transaction may build (or pass) the subscriber's digest now. On PostgreSQL,
+/// processes building the same tick would otherwise queue behind each other's uncommitted
+/// digest row and advance in lockstep; with a transaction-scoped advisory lock per subscriber a
+/// process finding it taken moves on (the holder builds it), so they split the subscribers.
+/// SQLite's single writer needs no such turn.
+pub(in crate::storage) async fn build_turn(tx: &mut Conn, subscriber_id: i64) -> anyhow::Result<bool> {
+    if !<Db as Dialect>::POSTGRES {
+        return Ok(true);
+    }
+    Ok(sqlx::query_scalar(Db::sql(
+        "SELECT pg_try_advisory_xact_lock(8, CAST(?1 % 2147483647 AS INTEGER))",
+    ))
+    .bind(subscriber_id)
+    .fetch_one(tx)
+    .await?)
+}
+
 /// Moves a subscriber's tick and item cursor on, unless that tick was already handled: several
 /// processes may build the same tick, and only the one whose digest (or pass) counted moves the
 /// cursor, so items stored meanwhile wait for the next tick instead of being skipped.

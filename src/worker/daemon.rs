@@ -178,9 +178,33 @@ async fn poll_once(refresher: &Refresher, publisher: &Publisher) {
                         "regenerating merged feeds failed"
                     ),
                 }
+                // Other processes sharing the database regenerate the same merged feeds.
+                if let Err(e) = publisher.announce(&summary.changed_feeds).await {
+                    tracing::error!(error = format!("{e:#}"), "logging changed feeds failed");
+                }
             }
         }
         Err(e) => tracing::error!(error = format!("{e:#}"), "poll round failed"),
+    }
+    follow_others(publisher).await;
+}
+
+/// Regenerates what other processes sharing the database changed.
+async fn follow_others(publisher: &Publisher) {
+    match publisher.follow().await {
+        Ok(r) if r.rendered > 0 => {
+            metrics::counter!("tinbao_merged_feeds_regenerated_total").increment(r.changed as u64);
+            tracing::info!(
+                documents = r.rendered,
+                changed = r.changed,
+                "merged feeds regenerated for changes polled by another process"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(
+            error = format!("{e:#}"),
+            "following other processes' changes failed"
+        ),
     }
 }
 

@@ -2,6 +2,11 @@
 //! its other sources), renders them (`publish`), keeps them in the serving `Site`, and writes
 //! the files to `output_dir` atomically (temp file + rename) and only when their bytes changed,
 //! so a plain web server can serve them too. Only the feeds whose sources changed are redone.
+//!
+//! Several processes may share one database, each serving its own copy: the process that polled
+//! a feed regenerates its merged feeds and logs the feed in the database (`announce`); the others
+//! read the log every tick and regenerate the same ones (`follow`). Regeneration reads only the
+//! database, so any process renders the same bytes, and files are replaced atomically.
 
 use crate::config::Config;
 use crate::publish::site::{Document, Site};
@@ -27,6 +32,16 @@ pub struct Publisher {
     store: Store,
     config: Arc<Config>,
     pub site: Site,
+    follow: Arc<tokio::sync::Mutex<Follow>>,
+}
+
+/// How far this process has read the log of other processes' changes.
+#[derive(Default)]
+struct Follow {
+    /// The last entry read; `None` until the first `follow`, which starts at the log's end.
+    last: Option<i64>,
+    /// This process's own entries: already regenerated here.
+    own: std::collections::HashSet<i64>,
 }
 
 impl Publisher {
@@ -35,7 +50,37 @@ impl Publisher {
             store,
             config,
             site,
+            follow: Arc::default(),
         }
+    }
+
+    /// Logs these source feeds as regenerated here, for the other processes' `follow`.
+    pub async fn announce(&self, feed_ids: &BTreeSet<String>) -> anyhow::Result<()> {
+        let ids: Vec<String> = feed_ids.iter().cloned().collect();
+        let logged = self.store.log_feed_changes(&ids, Utc::now()).await?;
+        self.follow.lock().await.own.extend(logged);
+        Ok(())
+    }
+
+    /// Regenerates the merged feeds whose sources other processes logged since the last call.
+    pub async fn follow(&self) -> anyhow::Result<Regenerated> {
+        let mut follow = self.follow.lock().await;
+        let Some(last) = follow.last else {
+            follow.last = Some(self.store.last_feed_change().await?);
+            return Ok(Regenerated::default());
+        };
+        let entries = self.store.feed_changes_after(last).await?;
+        let Some((newest, _)) = entries.last() else {
+            return Ok(Regenerated::default());
+        };
+        follow.last = Some(*newest);
+        let theirs: BTreeSet<String> = entries
+            .into_iter()
+            .filter(|(id, _)| !follow.own.remove(id))
+            .map(|(_, feed)| feed)
+            .collect();
+        drop(follow);
+        self.regenerate(&self.filters_for_feeds(&theirs)).await
     }
 
     /// Every merged feed: all, each category, each province.
