@@ -107,19 +107,41 @@ impl Links {
         purposes: &[Purpose],
         now: DateTime<Utc>,
     ) -> anyhow::Result<Vec<String>> {
-        let mut urls = Vec::with_capacity(purposes.len());
-        let mut rows = Vec::with_capacity(purposes.len());
-        for &purpose in purposes {
-            let token = Token::generate()?;
-            urls.push(self.url(purpose, &token.text));
-            rows.push(NewToken {
-                selector: token.selector,
-                hash: token.hash,
-                purpose: purpose.name(),
-                expires_at: now + purpose.valid_for(),
-            });
+        let mut urls = self
+            .mint_many(store, &[subscriber_id], purposes, now)
+            .await?;
+        Ok(urls.pop().unwrap_or_default())
+    }
+
+    /// `mint` for several subscribers in one write (a batch of digests): for each subscriber, in
+    /// order, the URLs of `purposes`.
+    pub async fn mint_many(
+        &self,
+        store: &Store,
+        subscriber_ids: &[i64],
+        purposes: &[Purpose],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<Vec<String>>> {
+        let mut urls = Vec::with_capacity(subscriber_ids.len());
+        let mut rows = Vec::with_capacity(subscriber_ids.len() * purposes.len());
+        for &subscriber_id in subscriber_ids {
+            let mut theirs = Vec::with_capacity(purposes.len());
+            for &purpose in purposes {
+                let token = Token::generate()?;
+                theirs.push(self.url(purpose, &token.text));
+                rows.push((
+                    subscriber_id,
+                    NewToken {
+                        selector: token.selector,
+                        hash: token.hash,
+                        purpose: purpose.name(),
+                        expires_at: now + purpose.valid_for(),
+                    },
+                ));
+            }
+            urls.push(theirs);
         }
-        store.insert_tokens(subscriber_id, &rows, now).await?;
+        store.insert_tokens(&rows, now).await?;
         Ok(urls)
     }
 

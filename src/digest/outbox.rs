@@ -255,11 +255,23 @@ impl Digester {
             if batch.is_empty() {
                 break;
             }
-            let outcomes: Vec<anyhow::Result<Outcome>> = futures_util::stream::iter(batch)
-                .map(|d| self.send_one(mailer, d, now))
-                .buffer_unordered(SEND_CONCURRENCY)
-                .collect()
-                .await;
+            // Each email's manage and unsubscribe links, minted for the whole batch in one write.
+            let ids: Vec<i64> = batch.iter().map(|d| d.subscriber_id).collect();
+            let links = self
+                .links
+                .mint_many(
+                    &self.store,
+                    &ids,
+                    &[Purpose::Manage, Purpose::Unsubscribe],
+                    Utc::now(),
+                )
+                .await?;
+            let outcomes: Vec<anyhow::Result<Outcome>> =
+                futures_util::stream::iter(batch.into_iter().zip(links))
+                    .map(|(d, links)| self.send_one(mailer, d, links, now))
+                    .buffer_unordered(SEND_CONCURRENCY)
+                    .collect()
+                    .await;
             for outcome in outcomes {
                 match outcome? {
                     Outcome::Sent => summary.sent += 1,
@@ -275,9 +287,10 @@ impl Digester {
         &self,
         mailer: &Mailer,
         d: PendingDigest,
+        links: Vec<String>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Outcome> {
-        let result = match self.message(&d).await {
+        let result = match self.message(&d, links).await {
             Ok(m) => mailer.send(m).await,
             Err(e) => Err(SendError {
                 transient: true,
@@ -357,7 +370,8 @@ impl Digester {
         Ok(written)
     }
 
-    async fn message(&self, d: &PendingDigest) -> anyhow::Result<Message> {
+    /// The digest email, with `links` (fresh manage and unsubscribe URLs) in it.
+    async fn message(&self, d: &PendingDigest, links: Vec<String>) -> anyhow::Result<Message> {
         let rows = self.store.digest_stories(d.id).await?;
         let mut view = self
             .view(
@@ -369,7 +383,8 @@ impl Digester {
                 rows,
             )
             .await?;
-        [view.manage_url, view.unsubscribe_url] = self.subscriber_links(d.subscriber_id).await?;
+        [view.manage_url, view.unsubscribe_url] =
+            <[String; 2]>::try_from(links).map_err(|_| anyhow::anyhow!("two links minted"))?;
         render(&view, &self.templates, &self.from()?)
     }
 
@@ -467,17 +482,6 @@ impl Digester {
             base_url: base,
             message_id: self.message_id(subscriber_id, tick),
         })
-    }
-
-    /// The manage and unsubscribe links of one email: fresh tokens, minted as the email is
-    /// rendered for sending (stored hashed, valid `LINK_VALID`).
-    async fn subscriber_links(&self, subscriber_id: i64) -> anyhow::Result<[String; 2]> {
-        let purposes = [Purpose::Manage, Purpose::Unsubscribe];
-        let urls = self
-            .links
-            .mint(&self.store, subscriber_id, &purposes, Utc::now())
-            .await?;
-        <[String; 2]>::try_from(urls).map_err(|_| anyhow::anyhow!("two links minted"))
     }
 
     /// The subject's place: the one province all topics name, else the one category, else a
