@@ -733,3 +733,81 @@ async fn a_digest_carries_fresh_manage_and_one_click_unsubscribe_links_that_work
     })
     .await;
 }
+
+/// `tinbao run` (the real binary) on port 0 in `dir`; its base URL and the child.
+fn run_daemon(dir: &std::path::Path) -> (String, std::process::Child) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tinbao"))
+        .arg("run")
+        .current_dir(dir)
+        .env("TINBAO_LISTEN", "127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("daemon.log")).unwrap())
+        .spawn()
+        .expect("start tinbao run");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (base, child)
+}
+
+#[tokio::test]
+async fn the_daemon_serves_sign_up_confirm_and_rate_limits_by_client_address() {
+    if !SmtpServer::available() {
+        return;
+    }
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("feeds.toml"),
+        format!(
+            "[server]\nbase_url = \"https://tin.example.vn/\"\n[database]\nurl = \"sqlite://tinbao.db\"\n\
+             [smtp]\nurl = \"{}\"\nfrom = \"tinbao <ban-tin@example.vn>\"\n\
+             [[category]]\nslug = \"thoi-su\"\ntitle = \"Thời sự\"\n\
+             [[feed]]\nid = \"a\"\nurl = \"http://127.0.0.1:9/a.rss\"\ncategory = \"thoi-su\"\nprovince = \"lao-cai\"\n",
+            smtp.url()
+        ),
+    )
+    .unwrap();
+    let (base, mut child) = run_daemon(dir.path());
+    let index = reqwest::get(&base).await.unwrap().text().await.unwrap();
+    assert!(
+        index.contains("subscribe\">Nhận bản tin qua email</a>"),
+        "{index}"
+    );
+    let c = Client::new();
+    for _ in 0..3 {
+        assert_eq!(c.sign_up(&base, "qua.daemon@example.vn").await.0, 200);
+    }
+    let (status, _, retry) = c.sign_up(&base, "qua.daemon@example.vn").await;
+    assert_eq!(status, 429, "the daemon's limits are in force");
+    assert!(retry.is_some());
+    let deadline = Instant::now() + std::time::Duration::from_secs(15);
+    let mail = loop {
+        if let Some(m) = smtp.messages_to("qua.daemon@example.vn").into_iter().next() {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "no confirmation mail");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    // The link names the public base URL; follow it on the daemon's own address.
+    let confirm = link(
+        mail.text.as_deref().unwrap_or_default(),
+        "https://tin.example.vn/",
+        "confirm/",
+    )
+    .replace("https://tin.example.vn/", &base);
+    let (status, _, csrf) = c.get(&confirm).await;
+    assert_eq!(status, 200);
+    let (status, body, _) = c.post(&confirm, &[("csrf", &csrf)]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Đã xác nhận đăng ký"));
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -1,6 +1,6 @@
 //! `/`: an HTML index of the merged feeds with subscribe links and `<link rel="alternate">`
-//! autodiscovery; `/opml`: the configured sources by category (OPML 2.0), for importing into a
-//! feed reader.
+//! autodiscovery, and a link to the email sign-up when mail can be sent; `/opml`: the configured
+//! sources by category (OPML 2.0), for importing into a feed reader.
 
 use super::AppState;
 use crate::publish::escape;
@@ -46,7 +46,14 @@ pub async fn index(State(state): State<AppState>) -> Response {
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
     let all = feed("all".into(), "Tất cả tin".into());
     let rendered = env
-        .render_str(INDEX, context! { all, categories, provinces, opml => link("opml"), sources => config.feeds.len() })
+        .render_str(
+            INDEX,
+            context! {
+                all, categories, provinces, opml => link("opml"), sources => config.feeds.len(),
+                // Sign-up needs a way to send the confirmation email.
+                subscribe => config.smtp.is_some().then(|| link("subscribe")),
+            },
+        )
         .unwrap_or_else(|e| format!("template error: {e}"));
     Html(rendered).into_response()
 }
