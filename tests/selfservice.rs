@@ -378,6 +378,16 @@ async fn a_reader_subscribes_confirms_changes_topics_and_unsubscribes_in_a_real_
     phone.screenshot(&shots, "10-phone-subscribe-preview").await;
     phone.goto(&manage).await;
     phone.screenshot(&shots, "11-phone-manage").await;
+    phone.goto(&format!("{}subscribe", w.base)).await;
+    phone.fill("#t0_query", "\"Lào Cai").await;
+    phone.submit("button[value=subscribe]").await;
+    assert!(
+        phone
+            .text("#errors")
+            .await
+            .contains("Hãy nhập địa chỉ email.")
+    );
+    phone.screenshot(&shots, "11b-phone-subscribe-errors").await;
     phone.goto(&format!("{}confirm/not-a-token", w.base)).await;
     phone.screenshot(&shots, "12-phone-invalid-link").await;
     phone.quit().await;
