@@ -821,3 +821,32 @@ async fn the_daemon_serves_sign_up_confirm_and_rate_limits_by_client_address() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[tokio::test]
+async fn without_smtp_the_sign_up_page_says_it_cannot_take_sign_ups() {
+    let app = TestApp::start(&crate::support::feeds_toml(&[], "")).await;
+    let links = Links::new(
+        app.store.link_secret().await.unwrap(),
+        app.config.server.base_url.clone(),
+    );
+    let base = crate::support::spawn_http(AppState::fixed(
+        app.config.clone(),
+        tinbao::publish::site::Site::default(),
+        app.store.clone(),
+        links,
+    ))
+    .await;
+    let r = reqwest::get(format!("{base}subscribe")).await.unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("chưa được cấu hình để gửi thư")
+    );
+    let index = reqwest::get(&base).await.unwrap().text().await.unwrap();
+    assert!(
+        !index.contains("/subscribe"),
+        "no sign-up link without SMTP"
+    );
+}

@@ -161,7 +161,7 @@ async fn act(
         saved: None,
     };
     let mut kept = Vec::new();
-    for i in 0..=MAX_TOPICS {
+    for i in 0..MAX_TOPICS {
         let input = TopicInput::from_form(form, i);
         if input.remove || input.is_blank() {
             if input.remove {

@@ -26,6 +26,9 @@ pub const MAX_BODY: usize = 64 * 1024;
 
 pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let config = state.config();
+    if config.smtp.is_none() {
+        return no_mail(&super::home(&config));
+    }
     let page = SubscribePage {
         email: String::new(),
         email_error: None,
@@ -142,14 +145,7 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> Response
         return views::too_many(&home, wait);
     }
     if config.smtp.is_none() {
-        return views::notice(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &home,
-            "Chưa nhận đăng ký",
-            &["Máy chủ này chưa được cấu hình để gửi thư, nên chưa nhận đăng ký qua email."],
-            None,
-            None,
-        );
+        return no_mail(&home);
     }
     match sign_up(&state, &config, &email, &page.schedule, spec, &topic).await {
         Ok(()) => {
@@ -174,6 +170,18 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> Response
             views::unavailable(&home)
         }
     }
+}
+
+/// Sign-up without `[smtp]`: no confirmation could be sent.
+fn no_mail(home: &str) -> Response {
+    views::notice(
+        StatusCode::SERVICE_UNAVAILABLE,
+        home,
+        "Chưa nhận đăng ký",
+        &["Máy chủ này chưa được cấu hình để gửi thư, nên chưa nhận đăng ký qua email."],
+        None,
+        None,
+    )
 }
 
 /// Records the request and mails the address: a confirmation link if it is new (or not
