@@ -850,3 +850,46 @@ async fn without_smtp_the_sign_up_page_says_it_cannot_take_sign_ups() {
         "no sign-up link without SMTP"
     );
 }
+
+#[tokio::test]
+async fn an_address_that_never_confirmed_is_forgotten_once_its_link_expired() {
+    each_database(async || {
+        let Some(w) = world().await else {
+            return;
+        };
+        let long_ago = Utc::now() - Duration::hours(49);
+        let signed_up = w
+            .app
+            .store
+            .request_subscription(
+                "chua.xac.nhan@example.vn",
+                "daily",
+                "Asia/Ho_Chi_Minh",
+                &["category=thoi-su".to_string()],
+                long_ago,
+            )
+            .await
+            .unwrap();
+        let tinbao::storage::SignUp::Pending(id) = signed_up else {
+            panic!("a new address is pending: {signed_up:?}");
+        };
+        w.state
+            .links
+            .mint(&w.app.store, id, &[Purpose::Confirm], long_ago)
+            .await
+            .unwrap();
+        // The next sign-up (anyone's) clears it; its own pending row stays.
+        Client::new().sign_up(&w.base, "moi.den@example.vn").await;
+        let emails: Vec<String> = w
+            .app
+            .store
+            .subscribers()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.email)
+            .collect();
+        assert_eq!(emails, ["moi.den@example.vn"]);
+    })
+    .await;
+}

@@ -37,7 +37,8 @@ pub enum SignUp {
 
 impl Store {
     /// Stores tokens, each for its subscriber, in one transaction, and drops every expired token
-    /// (of anyone) on the way.
+    /// (of anyone) on the way. An address that signed up but let its confirmation link expire is
+    /// forgotten with it: nobody proved it wanted mail, so it is not kept.
     pub async fn insert_tokens(
         &self,
         tokens: &[(i64, NewToken)],
@@ -45,6 +46,16 @@ impl Store {
     ) -> anyhow::Result<()> {
         on_pool!(self, |pool| {
             let (_turn, mut tx) = self.write(pool).await?;
+            sqlx::query(Db::sql(
+                "DELETE FROM subscribers WHERE status = 'pending'
+                   AND id IN (SELECT subscriber_id FROM subscriber_tokens
+                              WHERE purpose = 'confirm' AND expires_at < ?1)
+                   AND NOT EXISTS (SELECT 1 FROM subscriber_tokens t
+                                   WHERE t.subscriber_id = subscribers.id AND t.expires_at >= ?1)",
+            ))
+            .bind(secs(now))
+            .execute(&mut *tx)
+            .await?;
             sqlx::query(Db::sql(
                 "DELETE FROM subscriber_tokens WHERE expires_at < ?1",
             ))
