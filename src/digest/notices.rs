@@ -68,17 +68,26 @@ fn body(name: &str, ctx: minijinja::Value) -> anyhow::Result<String> {
 }
 
 fn builder(
+    n: &Notice,
     from: &Mailbox,
-    to: &str,
     subject: &str,
 ) -> anyhow::Result<lettre::message::MessageBuilder> {
-    let to: Mailbox = to
-        .parse()
-        .with_context(|| format!("recipient address {to:?}"))?;
+    let to: Mailbox =
+        n.to.parse()
+            .with_context(|| format!("recipient address {:?}", n.to))?;
+    // A Message-ID on our own domain (lettre adds none): some providers mark mail without one.
+    let host = url::Url::parse(&n.base_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| "localhost".into());
+    let mut nonce = [0u8; 12];
+    getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+    let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
     Ok(Message::builder()
         .from(from.clone())
         .to(to)
-        .subject(subject))
+        .subject(subject)
+        .message_id(Some(format!("<notice.{nonce}@{host}>"))))
 }
 
 /// The double opt-in email: a link to confirm, valid 48 hours.
@@ -87,7 +96,7 @@ pub fn confirmation(n: &Notice, confirm_url: &str, from: &Mailbox) -> anyhow::Re
         "email_confirm.txt",
         context! { to => &n.to, topics => &n.topics, schedule => &n.schedule, base_url => &n.base_url, confirm_url },
     )?;
-    builder(from, &n.to, "Xác nhận đăng ký bản tin tinbao")?
+    builder(n, from, "Xác nhận đăng ký bản tin tinbao")?
         .header(ContentType::TEXT_PLAIN)
         .body(text)
         .context("building the confirmation email")
@@ -104,7 +113,7 @@ pub fn already_subscribed(
         "email_already.txt",
         context! { to => &n.to, base_url => &n.base_url, manage_url, unsubscribe_url },
     )?;
-    builder(from, &n.to, "Bạn đã đăng ký bản tin tinbao")?
+    builder(n, from, "Bạn đã đăng ký bản tin tinbao")?
         .header(ContentType::TEXT_PLAIN)
         .header(ListUnsubscribe::new(unsubscribe_url)?)
         .header(ListUnsubscribePost)
@@ -123,7 +132,7 @@ pub fn welcome(
         "email_welcome.txt",
         context! { to => &n.to, topics => &n.topics, schedule => &n.schedule, base_url => &n.base_url, manage_url, unsubscribe_url },
     )?;
-    builder(from, &n.to, "Chào mừng bạn đến với bản tin tinbao")?
+    builder(n, from, "Chào mừng bạn đến với bản tin tinbao")?
         .header(ContentType::TEXT_PLAIN)
         .header(ListUnsubscribe::new(unsubscribe_url)?)
         .header(ListUnsubscribePost)
@@ -175,6 +184,8 @@ mod tests {
         let text = String::from_utf8(w.formatted()).unwrap();
         assert!(text.contains("List-Unsubscribe: <https://tin.example.vn/unsubscribe/u>"));
         assert!(text.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
+        assert!(text.contains("Message-ID: <notice."), "{text}");
+        assert!(text.contains("@tin.example.vn>"), "{text}");
         let a = already_subscribed(
             &notice(),
             "https://tin.example.vn/manage/m",
