@@ -187,6 +187,8 @@ fn screenshots() -> PathBuf {
 struct Client {
     http: reqwest::Client,
     cookie: std::sync::Mutex<Option<String>>,
+    /// Sent as X-Forwarded-For, as a reverse proxy would.
+    forwarded_for: std::sync::Mutex<Option<String>>,
 }
 
 impl Client {
@@ -197,6 +199,7 @@ impl Client {
                 .build()
                 .unwrap(),
             cookie: Default::default(),
+            forwarded_for: Default::default(),
         }
     }
 
@@ -205,6 +208,9 @@ impl Client {
         let mut request = self.http.get(url);
         if let Some(c) = self.cookie.lock().unwrap().clone() {
             request = request.header("cookie", c);
+        }
+        if let Some(ip) = self.forwarded_for.lock().unwrap().clone() {
+            request = request.header("x-forwarded-for", format!("203.0.113.99, {ip}"));
         }
         let r = request.send().await.expect("GET");
         if let Some(set) = r.headers().get("set-cookie") {
@@ -233,6 +239,9 @@ impl Client {
             .body(body);
         if let Some(c) = self.cookie.lock().unwrap().clone() {
             request = request.header("cookie", c);
+        }
+        if let Some(ip) = self.forwarded_for.lock().unwrap().clone() {
+            request = request.header("x-forwarded-for", format!("203.0.113.99, {ip}"));
         }
         let r = request.send().await.expect("POST");
         let status = r.status().as_u16();
@@ -496,6 +505,14 @@ async fn sign_ups_are_rate_limited_per_address_and_per_ip() {
         c.sign_up(&w.base, "nguoi-cuoi@example.vn").await.0,
         429,
         "11th from one IP"
+    );
+    // Behind a reverse proxy on the same machine, clients are told apart by X-Forwarded-For.
+    let proxied = Client::new();
+    *proxied.forwarded_for.lock().unwrap() = Some("198.51.100.7".into());
+    assert_eq!(
+        proxied.sign_up(&w.base, "qua.proxy@example.vn").await.0,
+        200,
+        "another client behind the proxy"
     );
     // Three confirmation emails, not four.
     w.mail("lap.lai@example.vn", 3).await;

@@ -142,13 +142,37 @@ fn secure(config: &Config) -> bool {
     config.server.base_url.scheme() == "https"
 }
 
-/// The client's IP as the connection saw it (served with `into_make_service_with_connect_info`);
-/// "unknown" otherwise. Behind a reverse proxy every client shares the proxy's address.
+/// The client's IP, for rate limits: the connection's peer (served with
+/// `into_make_service_with_connect_info`), "unknown" without one. A peer on loopback is taken
+/// to be a reverse proxy on the same machine (tinbao speaks no TLS, so an https site has one):
+/// then the client is the last `X-Forwarded-For` entry, the one that proxy added. A remote peer's
+/// header is ignored, since anyone can send one.
 fn client_ip(request: &axum::extract::Request) -> String {
-    request
+    let Some(peer) = request
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string())
+        .map(|c| c.0.ip())
+    else {
+        return "unknown".to_string();
+    };
+    let forwarded = || {
+        request
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .next_back()?
+            .to_str()
+            .ok()?
+            .rsplit(',')
+            .next()?
+            .trim()
+            .parse::<std::net::IpAddr>()
+            .ok()
+    };
+    match peer.is_loopback().then(forwarded).flatten() {
+        Some(client) => client.to_string(),
+        None => peer.to_string(),
+    }
 }
 
 fn with_cookie(response: &mut axum::response::Response, cookie: Option<axum::http::HeaderValue>) {
