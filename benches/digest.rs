@@ -19,6 +19,7 @@
 mod common;
 
 use chrono::{DateTime, Duration, FixedOffset, Utc};
+use common::sink::{Sink, find_tool};
 use common::{WORDS, serve_feeds};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -765,6 +766,29 @@ fn main() {
         "tinbao / smtp-source, send only:    {:.2}",
         send_rate / source_rate
     );
+    common::result(
+        "digest_build_send",
+        &[
+            ("wall_s", format!("{build_send:.3}")),
+            ("cpu_s", format!("{:.2}", run.build_cpu + run.send_cpu)),
+            ("throughput", format!("{tinbao_rate:.0}")),
+            ("unit", "msgs/s".into()),
+            ("rss_mb", format!("{:.1}", run.peak_rss_kb as f64 / 1024.0)),
+            ("count", run.sent.to_string()),
+            ("build_s", format!("{:.3}", run.build_secs)),
+            ("send_s", format!("{:.3}", run.send_secs)),
+        ],
+    );
+    common::result(
+        "smtp_source",
+        &[
+            ("wall_s", format!("{:.3}", source.wall)),
+            ("cpu_s", format!("{:.2}", source.cpu)),
+            ("throughput", format!("{source_rate:.0}")),
+            ("unit", "msgs/s".into()),
+            ("count", count.to_string()),
+        ],
+    );
     println!(
         "tinbao ran in a child process (this bench re-executed as the worker{}); its peak RSS is its own VmHWM \
          (after build, then overall); CPU = user + system of build_due, send_due; the whole child took {:.2} s CPU. \
@@ -778,100 +802,6 @@ fn main() {
             "kept {} (bench.db, feeds.toml, sample.eml)",
             dir.keep().display()
         );
-    }
-}
-
-/// Looks `name` up on PATH, then in the sbin folders Postfix installs into.
-fn find_tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-/// Postfix's smtp-sink on a free loopback port, discarding what it receives and counting it.
-struct Sink {
-    child: std::process::Child,
-    port: u16,
-    counters: PathBuf,
-}
-
-impl Sink {
-    fn start(bin: &Path, dir: &Path) -> Sink {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let counters = dir.join("smtp-sink.out");
-        let out = std::fs::File::create(&counters).expect("counter file");
-        let mut cmd = Command::new(bin);
-        // -c: running counters on stdout; no -M/-n (it would quit before the last reply).
-        cmd.arg("-c");
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 {
-            // Required when run as root: the user it switches to after binding.
-            cmd.args(["-u", "root"]);
-        }
-        let child = cmd
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("256")
-            .stdout(out)
-            .spawn()
-            .expect("start smtp-sink");
-        let t = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                t.elapsed() < std::time::Duration::from_secs(10),
-                "smtp-sink did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        Sink {
-            child,
-            port,
-            counters,
-        }
-    }
-
-    /// Messages received so far (the last `mesg=` of its counter line).
-    fn received(&self) -> usize {
-        // The counters are written as each message ends; let the last one land.
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        let text = std::fs::read_to_string(&self.counters).unwrap_or_default();
-        text.rsplit("mesg=")
-            .next()
-            .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
-            .unwrap_or(0)
-    }
-
-    /// Its CPU seconds so far (user + system), from /proc.
-    fn cpu(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        // After the command name: state is field 3, utime 14 and stime 15 (1-based).
-        let ticks: f64 = [11, 12]
-            .iter()
-            .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
-            .sum();
-        // SAFETY: sysconf has no preconditions.
-        ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
-    }
-}
-
-impl Drop for Sink {
-    /// Stops it (SIGTERM, then reaped), also when the bench panics.
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status();
-            let _ = self.child.wait();
-        }
     }
 }
 

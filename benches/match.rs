@@ -1,7 +1,8 @@
 //! Benchmark for `QueryIndex`: 100,000 Vietnamese-like items (title + summary, ~60 syllables)
 //! against 12,500, 25,000, 50,000 and 100,000 distinct topic queries, on one thread.
 //!
-//! Run with `cargo bench --bench match`. Everything is generated here from a deterministic PRNG:
+//! Run with `cargo bench --bench match` (`QUERIES=50000` runs only that count; its query sets are
+//! then generated on their own, so they are not the same draws as in a full run). Everything is generated here from a deterministic PRNG:
 //! a syllable vocabulary (onsets × rimes × tones, canonical spelling from `fold_syllable`) ranked
 //! by a Zipf law for the text; 20,000 capitalised names (places, people), Zipf-distributed in the
 //! text too; 5% of items in NFD. Query syllables are drawn evenly from the vocabulary past its 40
@@ -297,7 +298,27 @@ fn seconds(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
-/// Prints one table row per query count: index build, matching all items, and the matches.
+/// The query counts to run: `QUERIES=50000` (comma-separated) picks some, else all four.
+fn query_counts() -> Vec<usize> {
+    std::env::var("QUERIES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .filter(|v: &Vec<usize>| !v.is_empty())
+        .unwrap_or_else(|| QUERY_COUNTS.to_vec())
+}
+
+/// This process's peak resident set (VmHWM, MB).
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Prints one table row per query count: index build, matching all items, and the matches;
+/// and a `RESULT` line per count for `bench/run`.
 fn run(mix: Mix, items: &[String], queries: &[Query]) {
     println!();
     println!("{mix:?} topics, {} items, one thread:", items.len());
@@ -305,7 +326,8 @@ fn run(mix: Mix, items: &[String], queries: &[Query]) {
         "{:>9}  {:>11}  {:>10}  {:>10}  {:>13}  {:>12}",
         "queries", "index build", "match", "items/s", "total matches", "matches/item"
     );
-    for count in QUERY_COUNTS {
+    for count in query_counts() {
+        let count = count.min(queries.len());
         let build_started = Instant::now();
         let mut index = QueryIndex::new();
         for (id, query) in queries[..count].iter().enumerate() {
@@ -329,6 +351,15 @@ fn run(mix: Mix, items: &[String], queries: &[Query]) {
             items.len() as f64 / seconds(elapsed),
             total as f64 / items.len() as f64
         );
+        println!(
+            "RESULT name=match_{} queries={count} items={} wall_s={:.3} build_s={:.3} throughput={:.0} unit=items/s rss_mb={:.1} matches={total}",
+            format!("{mix:?}").to_lowercase(),
+            items.len(),
+            seconds(elapsed),
+            seconds(build),
+            items.len() as f64 / seconds(elapsed),
+            peak_rss_mb()
+        );
     }
 }
 
@@ -337,7 +368,7 @@ fn main() {
     let started = Instant::now();
     let corpus = Corpus::new(&mut rng);
     let items: Vec<String> = (0..ITEMS).map(|_| corpus.item(&mut rng)).collect();
-    let largest = QUERY_COUNTS.iter().copied().max().unwrap_or(0);
+    let largest = query_counts().into_iter().max().unwrap_or(0);
     let broad = distinct_queries(&corpus, &mut rng, Mix::Broad, largest);
     let specific = distinct_queries(&corpus, &mut rng, Mix::Specific, largest);
     let syllables: usize = items.iter().map(|t| FoldedText::new(t).len()).sum();

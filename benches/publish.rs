@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{feed_doc, serve_feeds};
+use common::{feed_doc, measure, serve_feeds};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -57,13 +57,46 @@ fn main() {
         assert_eq!(polled.new, CATEGORIES * ITEMS);
         let publisher = Publisher::new(store.clone(), config.clone(), Site::default());
         let filters = publisher.all_filters();
+        // The regeneration's own peak: this process also holds the feed server's documents.
+        let own_peak = measure::reset_peak();
         let t = Instant::now();
+        let cpu = measure::self_cpu();
         let first = publisher.regenerate(&filters).await.expect("regenerate");
         let cold = t.elapsed();
+        let cpu = measure::self_cpu() - cpu;
+        let rss = measure::vm_hwm_kb("self").unwrap_or(0) as f64 / 1024.0;
+        common::result(
+            "regen_all",
+            &[
+                ("wall_s", format!("{:.4}", cold.as_secs_f64())),
+                ("cpu_s", format!("{cpu:.3}")),
+                (
+                    "throughput",
+                    format!("{:.0}", first.rendered as f64 / cold.as_secs_f64()),
+                ),
+                ("unit", "docs/s".into()),
+                ("rss_mb", format!("{rss:.1}")),
+                ("rss_own", own_peak.to_string()),
+                ("count", first.rendered.to_string()),
+            ],
+        );
         let t = Instant::now();
         let second = publisher.regenerate(&filters).await.expect("regenerate");
         assert_eq!(second.changed, 0);
-        (cold, t.elapsed(), first.rendered)
+        let unchanged = t.elapsed();
+        common::result(
+            "regen_all_unchanged",
+            &[
+                ("wall_s", format!("{:.4}", unchanged.as_secs_f64())),
+                (
+                    "throughput",
+                    format!("{:.0}", second.rendered as f64 / unchanged.as_secs_f64()),
+                ),
+                ("unit", "docs/s".into()),
+                ("count", second.rendered.to_string()),
+            ],
+        );
+        (cold, unchanged, first.rendered)
     });
     println!(
         "merged-feed benchmark: {CATEGORIES} categories x {ITEMS} stories (+ all + 5 provinces), 3 formats"
@@ -79,12 +112,27 @@ fn main() {
 
     let all_xml = dir.path().join("public/feeds/all.xml");
     let size = std::fs::metadata(&all_xml).map(|m| m.len()).unwrap_or(0);
-    let Some(tinbao_rps) = tinbao_rps(&config_path) else {
+    let Some((tinbao_rps, tinbao_kb)) = tinbao_rps(&config_path) else {
         return;
     };
-    let Some(nginx_rps) = nginx_rps(dir.path()) else {
+    let Some((nginx_rps, nginx_kb)) = nginx_rps(dir.path()) else {
         return;
     };
+    for (name, rps, kb) in [
+        ("serve_tinbao", tinbao_rps, tinbao_kb),
+        ("serve_nginx", nginx_rps, nginx_kb),
+    ] {
+        common::result(
+            name,
+            &[
+                ("wall_s", "10".into()),
+                ("throughput", format!("{rps:.0}")),
+                ("unit", "req/s".into()),
+                ("rss_mb", format!("{:.1}", kb as f64 / 1024.0)),
+                ("size_kb", format!("{:.0}", size as f64 / 1024.0)),
+            ],
+        );
+    }
     println!(
         "serving /feeds/all.xml ({:.0} KB), wrk -t2 -c64 -d10s, identity encoding:",
         size as f64 / 1024.0
@@ -98,8 +146,9 @@ fn main() {
     drop(runtime);
 }
 
-/// Starts `tinbao run` on a free port, waits for it, runs wrk, stops it.
-fn tinbao_rps(config_path: &std::path::Path) -> Option<f64> {
+/// Starts `tinbao run` on a free port, waits for it, runs wrk, stops it; returns requests/s and
+/// the daemon's peak RSS (KiB).
+fn tinbao_rps(config_path: &std::path::Path) -> Option<(f64, i64)> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tinbao"))
         .args(["--config", config_path.to_str()?, "run"])
         .env("TINBAO_LISTEN", "127.0.0.1:0")
@@ -112,17 +161,19 @@ fn tinbao_rps(config_path: &std::path::Path) -> Option<f64> {
         .read_line(&mut line)
         .ok()?;
     let base = line.trim().strip_prefix("listening on ")?.to_string();
-    let rps = wrk(&format!("{base}feeds/all.xml"));
+    let rps = wrk(&format!("{base}feeds/all.xml"))?;
+    let kb = measure::vm_hwm_kb(&child.id().to_string()).unwrap_or(0);
     // SIGTERM: the daemon's own graceful stop.
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
-    rps
+    Some((rps, kb))
 }
 
-/// Serves the same output folder with nginx on a loopback port and runs wrk against it.
-fn nginx_rps(dir: &std::path::Path) -> Option<f64> {
+/// Serves the same output folder with nginx on a loopback port and runs wrk against it; returns
+/// requests/s and the peak RSS of its master and workers together (KiB).
+fn nginx_rps(dir: &std::path::Path) -> Option<(f64, i64)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .ok()?
         .local_addr()
@@ -155,12 +206,37 @@ fn nginx_rps(dir: &std::path::Path) -> Option<f64> {
         }
     };
     std::thread::sleep(Duration::from_millis(500));
-    let rps = wrk(&format!("http://127.0.0.1:{port}/feeds/all.xml"));
+    let rps = wrk(&format!("http://127.0.0.1:{port}/feeds/all.xml"))?;
+    let master = child.id().to_string();
+    let kb: i64 = std::iter::once(master.clone())
+        .chain(children_of(&master))
+        .filter_map(|pid| measure::vm_hwm_kb(&pid))
+        .sum();
     let _ = Command::new("kill")
         .args(["-QUIT", &child.id().to_string()])
         .status();
     let _ = child.wait();
-    rps
+    Some((rps, kb))
+}
+
+/// The pids whose parent is `pid` (from /proc).
+fn children_of(pid: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{name}/stat")).ok()?;
+            let ppid = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .to_string();
+            (ppid == pid).then_some(name)
+        })
+        .collect()
 }
 
 fn wrk(url: &str) -> Option<f64> {
