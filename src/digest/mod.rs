@@ -8,4 +8,5 @@ pub mod notices;
 pub mod outbox;
 pub mod render;
 pub mod schedule;
+pub mod smtp;
 pub mod topic;

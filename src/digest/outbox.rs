@@ -6,11 +6,13 @@
 
 use super::assemble::{Due, assemble};
 use super::links::{Links, Purpose};
-use super::render::{DigestView, Section, Story, Templates, render};
+use super::render::{DigestView, Section, Story, Templates, render, render_8bit};
 use super::schedule::due_tick;
+pub use super::smtp::SendError;
+use super::smtp::{Pool, Relay, chain};
 use super::topic::{Topic, province_name};
 use crate::config::Config;
-use crate::storage::{PendingDigest, Store, StoryRow, Subscriber};
+use crate::storage::{DigestItem, PendingDigest, Store, StoryMember, StoryRow, Subscriber};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -28,22 +30,20 @@ const BOUNCE_AFTER: i64 = 3;
 const LOOKBACK_DAYS: i64 = 14;
 /// Digests sent at once (the SMTP pool's size).
 const SEND_CONCURRENCY: usize = 8;
+/// Connecting, and each SMTP command, may take this long before the attempt counts as failed.
+const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Digests taken from the outbox at a time; a stopping daemon finishes at most one batch.
 const SEND_BATCH: usize = 64;
 
 /// Where digests go.
 #[derive(Clone)]
 pub enum Mailer {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// `smtp://` (plain or STARTTLS): our own connection pool (see `digest::smtp`).
+    Pool(Arc<Pool>),
+    /// `smtps://` (implicit TLS): lettre's pooled transport.
+    Smtps(AsyncSmtpTransport<Tokio1Executor>),
     /// `file://DIR`: each message written as DIR/<id>.eml.
     File(AsyncFileTransport<Tokio1Executor>),
-}
-
-/// Why a send failed, and whether trying again later may help.
-#[derive(Debug)]
-pub struct SendError {
-    pub transient: bool,
-    pub message: String,
 }
 
 impl Mailer {
@@ -57,41 +57,66 @@ impl Mailer {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             return Ok(Mailer::File(AsyncFileTransport::new(dir)));
         }
+        if let Some(relay) = Relay::from_url(url, SMTP_TIMEOUT)? {
+            return Ok(Mailer::Pool(Arc::new(Pool::new(relay, SEND_CONCURRENCY))));
+        }
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .with_context(|| format!("smtp url {url:?}"))?
-            .timeout(Some(Duration::from_secs(30)))
+            .timeout(Some(SMTP_TIMEOUT))
             .pool_config(
                 lettre::transport::smtp::PoolConfig::new().max_size(SEND_CONCURRENCY as u32),
             )
             .build();
-        Ok(Mailer::Smtp(transport))
+        Ok(Mailer::Smtps(transport))
     }
 
+    /// Sends one message.
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
+        self.send_rendered(|_| Ok(message)).await
+    }
+
+    /// Renders with `render(eight_bit)` once the connection is known (`eight_bit`: the server
+    /// takes 8-bit bodies), then sends. A rendering error is transient: an operator's template
+    /// fix lets the retry through.
+    pub async fn send_rendered(
+        &self,
+        render: impl FnOnce(bool) -> anyhow::Result<Message>,
+    ) -> Result<(), SendError> {
+        let rendering = |e: anyhow::Error| SendError {
+            transient: true,
+            message: format!("rendering: {e:#}"),
+        };
         match self {
-            Mailer::Smtp(t) => t.send(message).await.map(|_| ()).map_err(|e| SendError {
-                // 5xx is the recipient's (or message's) fault and will not change by waiting;
-                // anything else (4xx, connection refused, timeout) may.
-                transient: !e.is_permanent(),
-                message: chain(&e),
-            }),
-            Mailer::File(t) => t.send(message).await.map(|_| ()).map_err(|e| SendError {
-                transient: true,
-                message: chain(&e),
-            }),
+            Mailer::Pool(pool) => {
+                let mut session = pool.session().await?;
+                let message = render(session.eight_bit()).map_err(rendering)?;
+                session.send(message.envelope(), &message.formatted()).await
+            }
+            Mailer::Smtps(t) => {
+                let message = render(false).map_err(rendering)?;
+                t.send(message)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| SendError::from(&e))
+            }
+            Mailer::File(t) => {
+                let message = render(false).map_err(rendering)?;
+                t.send(message).await.map(|_| ()).map_err(|e| SendError {
+                    transient: true,
+                    message: chain(&e),
+                })
+            }
         }
     }
-}
 
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
+    /// Closes idle connections (QUIT), at the end of a run.
+    pub async fn close(&self) {
+        match self {
+            Mailer::Pool(pool) => pool.close_idle().await,
+            Mailer::Smtps(t) => t.shutdown().await,
+            Mailer::File(_) => {}
+        }
     }
-    out
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -266,14 +291,17 @@ impl Digester {
                     Utc::now(),
                 )
                 .await?;
-            let outcomes: Vec<anyhow::Result<Outcome>> =
-                futures_util::stream::iter(batch.into_iter().zip(links))
-                    .map(|(d, links)| self.send_one(mailer, d, links, now))
-                    .buffer_unordered(SEND_CONCURRENCY)
-                    .collect()
-                    .await;
+            // Each send is its own task, so rendering spreads over the cores.
+            let outcomes: Vec<_> = futures_util::stream::iter(batch.into_iter().zip(links))
+                .map(|(d, links)| {
+                    let (this, mailer) = (self.clone(), mailer.clone());
+                    tokio::spawn(async move { this.send_one(&mailer, d, links, now).await })
+                })
+                .buffer_unordered(SEND_CONCURRENCY)
+                .collect()
+                .await;
             for outcome in outcomes {
-                match outcome? {
+                match outcome.context("a send task failed")?? {
                     Outcome::Sent => summary.sent += 1,
                     Outcome::Retry => summary.retried += 1,
                     Outcome::Failed => summary.failed += 1,
@@ -290,11 +318,23 @@ impl Digester {
         links: Vec<String>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Outcome> {
-        let result = match self.message(&d, links).await {
-            Ok(m) => mailer.send(m).await,
+        let (id, email, attempts) = (d.id, d.email.clone(), d.attempts);
+        let mut view = self.view_of(d);
+        let from = self.from()?;
+        let templates = &self.templates;
+        let result = match <[String; 2]>::try_from(links) {
+            Ok(links) => {
+                [view.manage_url, view.unsubscribe_url] = links;
+                mailer
+                    .send_rendered(|eight_bit| match eight_bit {
+                        true => render_8bit(&view, templates, &from),
+                        false => render(&view, templates, &from),
+                    })
+                    .await
+            }
             Err(e) => Err(SendError {
                 transient: true,
-                message: format!("rendering: {e:#}"),
+                message: format!("the email's links: {e:?}"),
             }),
         };
         if let Err(e) = &result {
@@ -307,21 +347,19 @@ impl Digester {
         }
         Ok(match result {
             Ok(()) => {
-                self.store.mark_digest_sent(d.id, Utc::now()).await?;
+                self.store.mark_digest_sent(id, Utc::now()).await?;
                 Outcome::Sent
             }
             Err(e) if e.transient => {
                 // From the run's own clock, so this run never picks the digest up again.
-                let next = now + backoff(d.attempts + 1);
-                tracing::warn!(to = %d.email, error = %e.message, retry_at = %next, "digest not sent; will retry");
-                self.store.retry_digest(d.id, &e.message, next).await?;
+                let next = now + backoff(attempts + 1);
+                tracing::warn!(to = %email, error = %e.message, retry_at = %next, "digest not sent; will retry");
+                self.store.retry_digest(id, &e.message, next).await?;
                 Outcome::Retry
             }
             Err(e) => {
-                tracing::warn!(to = %d.email, error = %e.message, "digest refused permanently");
-                self.store
-                    .fail_digest(d.id, &e.message, BOUNCE_AFTER)
-                    .await?;
+                tracing::warn!(to = %email, error = %e.message, "digest refused permanently");
+                self.store.fail_digest(id, &e.message, BOUNCE_AFTER).await?;
                 Outcome::Failed
             }
         })
@@ -339,25 +377,29 @@ impl Digester {
         let by_id: HashMap<i64, &StoryRow> = stories.iter().map(|s| (s.id, s)).collect();
         let dues: Vec<Due> = due.iter().map(|(_, d)| d.clone()).collect();
         let mut written = 0;
-        for ((subscriber, d), items) in due.iter().zip(assemble(&dues, &stories)) {
-            if items.is_empty() {
+        for ((subscriber, d), owed) in due.iter().zip(assemble(&dues, &stories)) {
+            if owed.is_empty() {
                 continue;
             }
-            let rows: Vec<(usize, StoryRow)> = items
+            let items: Vec<DigestItem> = owed
                 .iter()
-                .filter_map(|(id, t)| by_id.get(id).map(|s| (*t, (*s).clone())))
+                .filter_map(|(id, t)| by_id.get(id).map(|s| digest_item(*t, s)))
                 .collect();
-            let view = self
-                .view(
-                    subscriber.id,
-                    &subscriber.email,
-                    &subscriber.timezone,
-                    d.tick,
-                    &subscriber.topics,
-                    rows,
-                )
-                .await?;
-            let message = render(&view, &self.templates, &self.from()?)?;
+            let mut clusters: Vec<i64> = items.iter().map(|i| i.cluster_id).collect();
+            clusters.sort_unstable();
+            clusters.dedup();
+            let members = self.store.story_members(&clusters).await?;
+            let view = self.view(
+                subscriber.id,
+                &subscriber.email,
+                &subscriber.timezone,
+                d.tick,
+                &subscriber.topics,
+                items,
+                &members,
+            );
+            // As a server with 8BITMIME gets it: UTF-8 bodies, readable in any text editor.
+            let message = render_8bit(&view, &self.templates, &self.from()?)?;
             let path = dir.join(format!(
                 "digest-{}-{}.eml",
                 subscriber.id,
@@ -370,22 +412,16 @@ impl Digester {
         Ok(written)
     }
 
-    /// The digest email, with `links` (fresh manage and unsubscribe URLs) in it.
-    async fn message(&self, d: &PendingDigest, links: Vec<String>) -> anyhow::Result<Message> {
-        let rows = self.store.digest_stories(d.id).await?;
-        let mut view = self
-            .view(
-                d.subscriber_id,
-                &d.email,
-                &d.timezone,
-                d.tick_at,
-                &d.topics,
-                rows,
-            )
-            .await?;
-        [view.manage_url, view.unsubscribe_url] =
-            <[String; 2]>::try_from(links).map_err(|_| anyhow::anyhow!("two links minted"))?;
-        render(&view, &self.templates, &self.from()?)
+    fn view_of(&self, d: PendingDigest) -> DigestView {
+        self.view(
+            d.subscriber_id,
+            &d.email,
+            &d.timezone,
+            d.tick_at,
+            &d.topics,
+            d.items,
+            &d.members,
+        )
     }
 
     fn from(&self) -> anyhow::Result<lettre::message::Mailbox> {
@@ -409,28 +445,33 @@ impl Digester {
 
     /// The email's content: stories grouped by topic, one per story (other outlets named),
     /// newest first, capped at `max_items`.
-    async fn view(
+    #[allow(clippy::too_many_arguments)]
+    fn view(
         &self,
         subscriber_id: i64,
         email: &str,
         timezone: &str,
         tick: DateTime<Utc>,
         topic_specs: &[String],
-        rows: Vec<(usize, StoryRow)>,
-    ) -> anyhow::Result<DigestView> {
+        items: Vec<DigestItem>,
+        members: &[StoryMember],
+    ) -> DigestView {
         let topics: Vec<Option<Topic>> = topic_specs
             .iter()
             .map(|s| Topic::parse(s, &self.config).ok())
             .collect();
-        let clusters: Vec<i64> = rows.iter().map(|(_, r)| r.cluster_id).collect();
-        let members = self.store.cluster_members(&clusters).await?;
         let mut sections: Vec<Section> = Vec::new();
         let mut seen_clusters = std::collections::HashSet::new();
         let mut shown = 0;
         let mut more = 0;
-        let mut ordered = rows;
-        ordered.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.published_at.cmp(&a.1.published_at)));
-        for (position, row) in ordered {
+        let mut ordered = items;
+        ordered.sort_by(|a, b| {
+            a.topic_position
+                .cmp(&b.topic_position)
+                .then(b.published_at.cmp(&a.published_at))
+        });
+        for row in ordered {
+            let position = row.topic_position;
             if !seen_clusters.insert(row.cluster_id) {
                 continue;
             }
@@ -456,9 +497,9 @@ impl Digester {
                 .collect();
             if let Some(section) = sections.last_mut() {
                 section.stories.push(Story {
-                    title: row.title.clone(),
-                    url: row.url.clone(),
-                    source: row.feed_title.clone(),
+                    title: row.title,
+                    url: row.url,
+                    source: row.feed_title,
                     summary: shorten(&row.text, 300),
                     published: row.published_at,
                     also,
@@ -469,7 +510,7 @@ impl Digester {
         // Placeholders: `message` puts fresh links in; a dry run stores no tokens.
         let [manage_url, unsubscribe_url] =
             [Purpose::Manage, Purpose::Unsubscribe].map(|p| self.links.url(p, "dry-run"));
-        Ok(DigestView {
+        DigestView {
             to: email.to_string(),
             tick,
             timezone: Tz::from_str(timezone).unwrap_or(self.config.digest.timezone),
@@ -481,7 +522,7 @@ impl Digester {
             unsubscribe_url,
             base_url: base,
             message_id: self.message_id(subscriber_id, tick),
-        })
+        }
     }
 
     /// The subject's place: the one province all topics name, else the one category, else a
@@ -502,6 +543,24 @@ impl Digester {
                 .map_or(categories[0].clone(), |c| c.title.clone());
         }
         "các tỉnh".to_string()
+    }
+}
+
+/// What a digest shows of a stored item matched by topic `position`.
+fn digest_item(position: usize, s: &StoryRow) -> DigestItem {
+    DigestItem {
+        topic_position: position,
+        id: s.id,
+        cluster_id: s.cluster_id,
+        url: s.url.clone(),
+        title: s.title.clone(),
+        text: s
+            .text
+            .chars()
+            .take(crate::storage::DIGEST_TEXT_CHARS)
+            .collect(),
+        published_at: s.published_at,
+        feed_title: s.feed_title.clone(),
     }
 }
 

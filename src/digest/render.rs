@@ -33,7 +33,8 @@ use anyhow::{Context as _, bail};
 use chrono::{DateTime, Datelike, Utc, Weekday};
 use chrono_tz::Tz;
 use lettre::Message;
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value, context};
 
@@ -221,8 +222,29 @@ fn escape_html(text: &str) -> String {
     escaped
 }
 
-/// The digest email for `view`, from `from`.
+/// The digest email for `view`, from `from`, with bodies any SMTP server takes (7-bit:
+/// quoted-printable or base64, whichever is shorter).
 pub fn render(view: &DigestView, templates: &Templates, from: &Mailbox) -> anyhow::Result<Message> {
+    build(view, templates, from, false)
+}
+
+/// `render` for a server that announced 8BITMIME (RFC 6152): bodies travel as UTF-8, about a third
+/// smaller than quoted-printable Vietnamese and cheaper to produce. A body with a line too long
+/// for 8-bit transport falls back to the 7-bit form.
+pub fn render_8bit(
+    view: &DigestView,
+    templates: &Templates,
+    from: &Mailbox,
+) -> anyhow::Result<Message> {
+    build(view, templates, from, true)
+}
+
+fn build(
+    view: &DigestView,
+    templates: &Templates,
+    from: &Mailbox,
+    eight_bit: bool,
+) -> anyhow::Result<Message> {
     let ctx = template_context(view);
     let subject = render_subject(templates, &ctx)?;
     let text = templates.render(TEXT_TEMPLATE, &ctx)?;
@@ -241,8 +263,53 @@ pub fn render(view: &DigestView, templates: &Templates, from: &Mailbox) -> anyho
         .date(SystemTime::from(view.tick))
         .header(unsubscribe)
         .header(ListUnsubscribePost)
-        .multipart(MultiPart::alternative_plain_html(text, html))
+        .multipart(alternative(text, html, eight_bit))
         .with_context(|| format!("building the digest email for {}", view.to))
+}
+
+/// multipart/alternative: plain text first, then HTML (RFC 2046: the preferred part last).
+fn alternative(text: String, html: String, eight_bit: bool) -> MultiPart {
+    if !eight_bit {
+        return MultiPart::alternative_plain_html(text, html);
+    }
+    let part = |content: String, kind: ContentType| {
+        let body = match eight_bit_lines(&content, MAX_LINE) {
+            Some(lines) => Body::dangerous_pre_encoded(lines, ContentTransferEncoding::EightBit),
+            None => Body::new(content),
+        };
+        SinglePart::builder().header(kind).body(body)
+    };
+    MultiPart::alternative()
+        .singlepart(part(text, ContentType::TEXT_PLAIN))
+        .singlepart(part(html, ContentType::TEXT_HTML))
+}
+
+/// RFC 5322 allows 998 octets per line; leave room.
+const MAX_LINE: usize = 990;
+
+/// `text` as an 8-bit MIME body: CRLF line ends, no line longer than `max` octets (a long line
+/// is broken at a space: the same text in HTML, a soft wrap in plain text). `None` when that is
+/// impossible (a bare CR, a NUL, or a long line without a space), for the 7-bit fallback.
+/// (lettre's own 8-bit check refuses any line of 76 octets or more, i.e. nearly every HTML part.)
+fn eight_bit_lines(text: &str, max: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() + text.len() / 32);
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    for line in body.split('\n') {
+        let mut line = line.strip_suffix('\r').unwrap_or(line).as_bytes();
+        if line.iter().any(|b| *b == b'\r' || *b == 0) {
+            return None;
+        }
+        while line.len() > max {
+            // A space is one byte in UTF-8, so cutting there never splits a character.
+            let cut = line[..=max].iter().rposition(|b| *b == b' ')?;
+            out.extend_from_slice(&line[..cut]);
+            out.extend_from_slice(b"\r\n");
+            line = &line[cut + 1..];
+        }
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+    Some(out)
 }
 
 /// The subject line `render` would use, decoded.

@@ -18,7 +18,38 @@ pub struct PendingDigest {
     pub attempts: i64,
     pub message_id: String,
     pub topics: Vec<String>,
+    /// Its items, newest first.
+    pub items: Vec<DigestItem>,
+    /// Every item of the stories those items belong to (for "also carried by").
+    pub members: Vec<StoryMember>,
 }
+
+/// What a digest shows of one item: not the article, its text cut to what a summary needs.
+#[derive(Debug, Clone)]
+pub struct DigestItem {
+    /// Which of the subscriber's topics matched it.
+    pub topic_position: usize,
+    pub id: i64,
+    pub cluster_id: i64,
+    pub url: Option<String>,
+    pub title: String,
+    /// The first `DIGEST_TEXT_CHARS` characters of its plain text.
+    pub text: String,
+    pub published_at: DateTime<Utc>,
+    pub feed_title: String,
+}
+
+/// One item of a story: its outlet and link.
+#[derive(Debug, Clone)]
+pub struct StoryMember {
+    pub cluster_id: i64,
+    pub id: i64,
+    pub url: Option<String>,
+    pub feed_title: String,
+}
+
+/// Characters of an item's text a digest reads (its summary is cut from them).
+pub const DIGEST_TEXT_CHARS: usize = 480;
 
 impl Store {
     /// Items stored after `after_id` and published since `since`, with their sources, by id.
@@ -159,30 +190,98 @@ impl Store {
             anyhow::Ok(out)
         })?;
         out.sort_by_key(|(next, d)| (*next, d.id));
-        Ok(out.into_iter().map(|(_, d)| d).collect())
+        let mut out: Vec<PendingDigest> = out.into_iter().map(|(_, d)| d).collect();
+        // What the emails show, for the whole batch in two queries (not two per digest).
+        let ids: Vec<i64> = out.iter().map(|d| d.id).collect();
+        let mut items = self.digest_items(&ids).await?;
+        let mut clusters: Vec<i64> = items.values().flatten().map(|i| i.cluster_id).collect();
+        clusters.sort_unstable();
+        clusters.dedup();
+        let members = self.story_members(&clusters).await?;
+        for d in &mut out {
+            d.items = items.remove(&d.id).unwrap_or_default();
+            let wanted: std::collections::HashSet<i64> =
+                d.items.iter().map(|i| i.cluster_id).collect();
+            d.members = members
+                .iter()
+                .filter(|m| wanted.contains(&m.cluster_id))
+                .cloned()
+                .collect();
+        }
+        Ok(out)
     }
 
-    /// A digest's stories with the topic each was matched by, plus the other members of their
-    /// stories (for "also carried by").
-    pub async fn digest_stories(&self, digest_id: i64) -> anyhow::Result<Vec<(usize, StoryRow)>> {
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(Db::sql(concat!(
-                story_columns!("d.topic_position, "),
-                "JOIN deliveries d ON d.item_id = i.id WHERE d.digest_id = ?1
-                 ORDER BY i.published_at DESC, i.id DESC"
-            )))
-            .bind(digest_id)
-            .fetch_all(pool)
-            .await?;
+    /// The items of each digest in `digest_ids`, newest first, in one query.
+    async fn digest_items(
+        &self,
+        digest_ids: &[i64],
+    ) -> anyhow::Result<std::collections::HashMap<i64, Vec<DigestItem>>> {
+        let mut out: std::collections::HashMap<i64, Vec<DigestItem>> = Default::default();
+        if digest_ids.is_empty() {
+            return Ok(out);
+        }
+        let rows = on_pool!(self, |pool| {
+            let mut q = QueryBuilder::<Db>::new(
+                "SELECT d.digest_id, d.topic_position, i.id, COALESCE(i.cluster_id, i.id) AS cluster_id,
+                    i.url, i.title, substr(i.text, 1, ",
+            );
+            q.push(DIGEST_TEXT_CHARS.to_string()).push(
+                ") AS text, i.published_at, COALESCE(f.configured_title, f.title, f.id) AS feed_title
+                 FROM deliveries d JOIN items i ON i.id = d.item_id JOIN feeds f ON f.id = i.feed_id
+                 WHERE d.digest_id IN (",
+            );
+            let mut list = q.separated(", ");
+            for id in digest_ids {
+                list.push_bind(*id);
+            }
+            q.push(") ORDER BY d.digest_id, i.published_at DESC, i.id DESC");
+            let rows = q.build().fetch_all(pool).await?;
             rows.iter()
-                .map(|r| {
-                    Ok((
-                        r.try_get::<i64, _>("topic_position")?.max(0) as usize,
-                        story_row(r)?,
-                    ))
-                })
-                .collect()
-        })
+                .map(|r| Ok((r.col::<i64>("digest_id")?, digest_item(r)?)))
+                .collect::<anyhow::Result<Vec<_>>>()
+        })?;
+        for (digest, item) in rows {
+            out.entry(digest).or_default().push(item);
+        }
+        Ok(out)
+    }
+
+    /// Every item of the given stories (clusters): outlet and link only.
+    pub async fn story_members(&self, cluster_ids: &[i64]) -> anyhow::Result<Vec<StoryMember>> {
+        let mut out = Vec::new();
+        for chunk in cluster_ids.chunks(400) {
+            let rows = on_pool!(self, |pool| {
+                let mut q = QueryBuilder::<Db>::new(
+                    "SELECT COALESCE(i.cluster_id, i.id) AS cluster_id, i.id, i.url,
+                        COALESCE(f.configured_title, f.title, f.id) AS feed_title
+                     FROM items i JOIN feeds f ON f.id = i.feed_id WHERE i.cluster_id IN (",
+                );
+                // Indexable as two lists (items_cluster, then the primary key).
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(") OR (i.cluster_id IS NULL AND i.id IN (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(")) ORDER BY i.id");
+                let rows = q.build().fetch_all(pool).await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(StoryMember {
+                            cluster_id: r.col("cluster_id")?,
+                            id: r.col("id")?,
+                            url: r.col("url")?,
+                            feed_title: r.col("feed_title")?,
+                        })
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()
+            })?;
+            out.extend(rows);
+        }
+        Ok(out)
     }
 
     pub async fn mark_digest_sent(&self, digest_id: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
@@ -291,5 +390,20 @@ fn pending_row(r: &impl AnyRow) -> anyhow::Result<PendingDigest> {
         attempts: r.col("attempts")?,
         message_id: r.col("message_id")?,
         topics: Vec::new(),
+        items: Vec::new(),
+        members: Vec::new(),
+    })
+}
+
+fn digest_item(r: &impl AnyRow) -> anyhow::Result<DigestItem> {
+    Ok(DigestItem {
+        topic_position: r.col::<i64>("topic_position")?.max(0) as usize,
+        id: r.col("id")?,
+        cluster_id: r.col("cluster_id")?,
+        url: r.col("url")?,
+        title: r.col("title")?,
+        text: r.col("text")?,
+        published_at: time(r.col("published_at")?),
+        feed_title: r.col("feed_title")?,
     })
 }

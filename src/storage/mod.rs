@@ -106,7 +106,7 @@ mod selfservice;
 mod stories;
 mod subscribers;
 
-pub use digests::PendingDigest;
+pub use digests::{DIGEST_TEXT_CHARS, DigestItem, PendingDigest, StoryMember};
 pub use feeds::{FeedRow, FeedState, FeedUpdate};
 pub use items::{ItemRow, StoreCounts};
 pub use selfservice::{NewToken, SignUp, TokenRow};

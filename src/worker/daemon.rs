@@ -247,10 +247,12 @@ async fn digest_loop(
                 }
             }
             let running = stop.clone();
-            match digester
+            let sent = digester
                 .send_due_while(mailer, now, &move || !*running.borrow())
-                .await
-            {
+                .await;
+            // No connection is held open between rounds.
+            mailer.close().await;
+            match sent {
                 Ok(s) => {
                     metrics::counter!("tinbao_digests_sent_total").increment(s.sent as u64);
                     metrics::counter!("tinbao_digests_failed_total").increment(s.failed as u64);

@@ -415,3 +415,55 @@ fn templates_can_be_shared_between_tasks() {
     fn shareable<T: Send + Sync + Clone + 'static>() {}
     shareable::<Templates>();
 }
+
+#[test]
+fn an_eight_bit_digest_carries_the_same_parts_as_utf8_with_short_lines() {
+    let mut v = view();
+    // A summary long enough to need breaking (Vietnamese: most letters are 2–3 bytes).
+    v.sections[0].stories[0].summary = "Mưa lớn kéo dài gây sạt lở đất ở Bát Xát. ".repeat(40);
+    let seven = render(&v, &Templates::builtin(), &from())
+        .expect("renders")
+        .formatted();
+    let eight = render_8bit(&v, &Templates::builtin(), &from())
+        .expect("renders")
+        .formatted();
+    let (text7, html7) = parts(&parsed(&seven));
+    let mail = parsed(&eight);
+    for part in &mail.subparts {
+        assert_eq!(
+            part.headers
+                .get_first_value("Content-Transfer-Encoding")
+                .as_deref(),
+            Some("8bit")
+        );
+    }
+    let (text8, html8) = parts(&mail);
+    // Same words; only where long lines break differs.
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(words(&text8), words(&text7));
+    assert_eq!(words(&html8), words(&html7));
+    assert!(text8.contains("Mưa lớn kéo dài gây sạt lở đất"));
+    for line in eight.split(|b| *b == b'\n') {
+        assert!(line.len() <= 999, "a line of {} octets", line.len());
+    }
+    assert!(
+        eight.len() * 10 < seven.len() * 8,
+        "8-bit is smaller: {} vs {}",
+        eight.len(),
+        seven.len()
+    );
+}
+
+#[test]
+fn a_line_that_cannot_be_broken_is_not_sent_as_eight_bit() {
+    assert_eq!(
+        eight_bit_lines("a\nb", 10).as_deref(),
+        Some(&b"a\r\nb\r\n"[..])
+    );
+    assert_eq!(
+        eight_bit_lines("một hai ba bốn\r\n", 9).as_deref(),
+        Some("một hai\r\nba bốn\r\n".as_bytes())
+    );
+    assert_eq!(eight_bit_lines(&"đ".repeat(20), 10), None);
+    assert_eq!(eight_bit_lines("bare\rreturn", 100), None);
+}
