@@ -2,7 +2,8 @@
 //! subscribers. Each feed is fetched once per due period (counted at the fixture server) and
 //! each digest delivered once (counted at the SMTP server), also when one process is killed with
 //! SIGKILL in the middle of sending: its leased digests go to the others once the lease expires,
-//! and only the digests it had in flight at the kill can arrive twice (same Message-ID).
+//! and only the digests it had in flight at the kill can arrive twice (same Message-ID). Killed
+//! in the middle of polling instead, its feeds are polled by the others once its lease expires.
 
 use crate::support::db::PgDatabase;
 use crate::support::smtp::SmtpServer;
@@ -240,4 +241,95 @@ async fn three_instances_fetch_each_feed_once_and_deliver_each_digest_once() {
 #[tokio::test]
 async fn a_sigkilled_instances_digests_are_delivered_by_the_others_once() {
     three_instances(true).await;
+}
+
+#[tokio::test]
+async fn a_sigkilled_instances_feeds_are_polled_by_the_others_after_its_lease() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let Some(pg) = PgDatabase::create().await else {
+        eprintln!("SKIPPED: three instances need PostgreSQL (TINBAO_TEST_PG)");
+        return;
+    };
+    let fixtures = FixtureServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = format!(
+        "[database]\nurl = \"{}\"\nlease = \"5s\"\n[polling]\nconcurrency = 16\n\
+         [[category]]\nslug = \"thoi-su\"\ntitle = \"Thời sự\"\n",
+        pg.url
+    );
+    for i in 0..FEEDS {
+        let path = format!("/f{i}.rss");
+        // Slow enough that a poll round is still under way when the process dies.
+        let route = Route {
+            delay: Duration::from_millis(250),
+            ..Route::ok(rss_doc(&format!("Báo {i}"), &format!("f{i}"), 2))
+        };
+        fixtures.set(&path, route);
+        config.push_str(&format!(
+            "\n[[feed]]\nid = \"f{i}\"\nurl = \"{}\"\ncategory = \"thoi-su\"\n",
+            fixtures.url(&path)
+        ));
+    }
+    std::fs::write(dir.path().join("feeds.toml"), config).unwrap();
+    let store = tinbao::storage::Store::open(&pg.url, dir.path())
+        .await
+        .unwrap();
+    store.close().await;
+    let fetched = || {
+        (0..FEEDS)
+            .filter(|i| !fixtures.requests(&format!("/f{i}.rss")).is_empty())
+            .count()
+    };
+    let started = Instant::now();
+    let mut instances: Vec<Option<Instance>> = (0..3).map(|n| Some(start(dir.path(), n))).collect();
+    wait_for(
+        "the first feeds fetched",
+        Duration::from_secs(30),
+        &instances,
+        || fetched() >= 60,
+    )
+    .await;
+    let mut victim = instances[1].take().unwrap();
+    victim.child.kill().expect("SIGKILL");
+    let _ = victim.child.wait();
+    eprintln!(
+        "instance 1 killed after {:?} with {} feeds fetched",
+        started.elapsed(),
+        fetched()
+    );
+    let mut stored = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stored < FEEDS as i64 {
+        assert!(
+            Instant::now() < deadline,
+            "feeds left unpolled\n{}",
+            logs(&instances)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        stored = crate::support::db::scalar(
+            &pg.url,
+            "SELECT COUNT(*) FROM feeds WHERE last_success_at IS NOT NULL",
+        )
+        .await;
+    }
+    let mut fetches: BTreeMap<usize, usize> = BTreeMap::new();
+    for i in 0..FEEDS {
+        *fetches
+            .entry(fixtures.requests(&format!("/f{i}.rss")).len())
+            .or_default() += 1;
+    }
+    eprintln!(
+        "every feed stored after {:?}; fetched {fetches:?} (times: feeds)",
+        started.elapsed()
+    );
+    // A feed fetched twice was in the dead process's hands (in flight, or claimed for its next
+    // fetches): at most two claim batches of its concurrency.
+    let twice = fetches.get(&2).copied().unwrap_or(0);
+    assert_eq!(
+        fetches.get(&1).copied().unwrap_or(0) + twice,
+        FEEDS,
+        "{fetches:?}"
+    );
+    assert!(twice <= 32, "{twice} feeds fetched twice");
+    drop(instances);
 }

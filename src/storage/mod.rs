@@ -521,9 +521,71 @@ async fn open_postgres(url: &str) -> anyhow::Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                nodelay::set(conn).await;
+                Ok(())
+            })
+        })
         .connect_with(options)
         .await
         .with_context(|| format!("connecting to {}", redact(url)))
+}
+
+/// TCP_NODELAY for PostgreSQL connections. sqlx 0.9.0 no longer sets it (sqlx issue #4335, fixed
+/// by PR #4336, not yet released): a statement larger than one TCP segment (an ingest batch of
+/// items with their HTML) then waits ~40 ms for the server's delayed ACK before its last segment
+/// goes out (Nagle), which made PostgreSQL ingest twenty times slower than SQLite's. sqlx does
+/// not expose its socket, so the connection's own socket is found by its local port among this
+/// process's descriptors. Remove once sqlx sets it again.
+mod nodelay {
+    /// Best effort: on failure the connection works, only slower.
+    pub(super) async fn set(conn: &mut sqlx::PgConnection) {
+        let ports: Result<(Option<i32>, Option<i32>), _> =
+            sqlx::query_as("SELECT inet_client_port(), inet_server_port()")
+                .fetch_one(conn)
+                .await;
+        if let Ok((Some(local), Some(server))) = ports
+            && let (Ok(local), Ok(server)) = (u16::try_from(local), u16::try_from(server))
+        {
+            on_socket(local, server);
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn on_socket(local: u16, server: u16) {
+        use std::os::fd::{FromRawFd, RawFd};
+        let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let Some(fd) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<RawFd>().ok())
+            else {
+                continue;
+            };
+            if !std::fs::read_link(entry.path())
+                .is_ok_and(|t| t.to_string_lossy().starts_with("socket:"))
+            {
+                continue;
+            }
+            // SAFETY: `fd` was just listed as open in this process; `ManuallyDrop` never closes
+            // it, and only socket options are read or set (harmless if it was reused meanwhile).
+            let socket =
+                std::mem::ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(fd) });
+            let ours = socket.local_addr().is_ok_and(|a| a.port() == local)
+                && socket.peer_addr().is_ok_and(|a| a.port() == server);
+            if ours {
+                let _ = socket.set_nodelay(true);
+                return;
+            }
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn on_socket(_local: u16, _server: u16) {}
 }
 
 /// The URL without its password, for messages.
