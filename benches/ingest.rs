@@ -22,7 +22,8 @@
 //! table and one `RESULT` line per measurement for `bench/run`.
 //!
 //! Run: `cargo bench --bench ingest` (options: FEEDS=1000 ITEMS=50 TEXT=varied|phrases
-//! COMPARE_PY=path/to/python R2E_FEEDS=100 READER_WORKERS=16 STAGES=cold,cluster,unchanged,compare,incremental;
+//! COMPARE_PY=path/to/python R2E_FEEDS=100 READER_WORKERS=16 READER_FEEDS=1000
+//! STAGES=cold,cluster,cluster_ordered,unchanged,compare,incremental;
 //! `WRAP="perf record -g -o /tmp/perf.data"` runs the tinbao polls under a profiler).
 
 mod common;
@@ -411,9 +412,10 @@ fn worker(stage: &str) {
 }
 
 /// Clusters every unclustered item as `Refresher::cluster_new_items` does (same signatures, same
-/// `assign_clusters`, same window, batches of 5,000, stored with `save_clusters`), except that
-/// the batches follow publication time and the earlier items of the window are kept from one
-/// batch to the next instead of reread. Why: `cluster_new_items` takes batches in id order, so on
+/// `assign_clusters`, same window, stored with `save_clusters`), except that the batches follow
+/// publication time, are of 50,000 items (`assign_clusters` rebuilds its index from the window's
+/// earlier items on every call, so small batches repeat that work) and the window's earlier
+/// items are kept from one batch to the next instead of reread. Why: `cluster_new_items` takes batches in id order, so on
 /// a first poll of long histories every batch spans all of them and rereads every item clustered
 /// so far: quadratic (at 500,000 items it had done 235,000 after 8 minutes). This is how the
 /// 10x store is seeded, and what that stage would cost in time order.
@@ -437,7 +439,7 @@ async fn cluster_in_time_order(store: &Store) -> usize {
     fresh.sort_by_key(|m| (m.published_at, m.id));
     let total = fresh.len();
     let mut window: std::collections::VecDeque<Member> = std::collections::VecDeque::new();
-    for batch in fresh.chunks(5_000) {
+    for batch in fresh.chunks(50_000) {
         let first = batch.first().map_or(0, |m| m.published_at);
         while window
             .front()
@@ -445,8 +447,7 @@ async fn cluster_in_time_order(store: &Store) -> usize {
         {
             window.pop_front();
         }
-        let existing: Vec<Member> = window.iter().cloned().collect();
-        let assigned = assign_clusters(&existing, batch);
+        let assigned = assign_clusters(window.make_contiguous(), batch);
         let clusters: std::collections::HashMap<i64, i64> = assigned.iter().copied().collect();
         let mut save = Vec::with_capacity(batch.len());
         for m in batch {

@@ -2,8 +2,8 @@
 //! against 12,500, 25,000, 50,000 and 100,000 distinct topic queries, on one thread.
 //!
 //! Run with `cargo bench --bench match` (`QUERIES=50000` runs only that count; its query sets are
-//! then generated on their own, so they are not the same draws as in a full run). Everything is generated here from a deterministic PRNG:
-//! a syllable vocabulary (onsets × rimes × tones, canonical spelling from `fold_syllable`) ranked
+//! then generated on their own, so they are not the same draws as in a full run). Everything is
+//! generated here from a deterministic PRNG: a syllable vocabulary (onsets × rimes × tones, canonical spelling from `fold_syllable`) ranked
 //! by a Zipf law for the text; 20,000 capitalised names (places, people), Zipf-distributed in the
 //! text too; 5% of items in NFD. Query syllables are drawn evenly from the vocabulary past its 40
 //! most frequent syllables, because subscribers follow topics and names, not function words.
