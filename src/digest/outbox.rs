@@ -28,8 +28,10 @@ use std::time::Duration;
 const BOUNCE_AFTER: i64 = 3;
 /// How far back a digest looks for items, whatever the cursor says.
 const LOOKBACK_DAYS: i64 = 14;
-/// Digests sent at once (the SMTP pool's size).
+/// SMTP connections at once (the pool's size).
 const SEND_CONCURRENCY: usize = 8;
+/// Digests in progress at once: more than connections, so some render while others send.
+const SEND_TASKS: usize = 2 * SEND_CONCURRENCY;
 /// Connecting, and each SMTP command, may take this long before the attempt counts as failed.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Digests taken from the outbox at a time; a stopping daemon finishes at most one batch.
@@ -72,7 +74,7 @@ impl Mailer {
 
     /// Sends one message.
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
-        self.send_rendered(|_| Ok(message)).await
+        self.send_rendered(|_| Ok(message.clone())).await
     }
 
     /// Renders with `render(eight_bit)` once the connection is known (`eight_bit`: the server
@@ -80,7 +82,7 @@ impl Mailer {
     /// fix lets the retry through.
     pub async fn send_rendered(
         &self,
-        render: impl FnOnce(bool) -> anyhow::Result<Message>,
+        render: impl Fn(bool) -> anyhow::Result<Message>,
     ) -> Result<(), SendError> {
         let rendering = |e: anyhow::Error| SendError {
             transient: true,
@@ -88,8 +90,15 @@ impl Mailer {
         };
         match self {
             Mailer::Pool(pool) => {
+                // Rendered before a connection is free when the relay's answer on 8BITMIME is
+                // known, so connections are not idle while messages render.
+                let early = pool.eight_bit_hint().map(|e| (e, render(e)));
                 let mut session = pool.session().await?;
-                let message = render(session.eight_bit()).map_err(rendering)?;
+                let message = match early {
+                    Some((e, message)) if e == session.eight_bit() || !e => message,
+                    _ => render(session.eight_bit()),
+                }
+                .map_err(rendering)?;
                 session.send(message.envelope(), &message.formatted()).await
             }
             Mailer::Smtps(t) => {
@@ -275,6 +284,7 @@ impl Digester {
         keep_going: &(dyn Fn() -> bool + Sync),
     ) -> anyhow::Result<SendSummary> {
         let mut summary = SendSummary::default();
+        let marks = SentMarks::start(self.store.clone());
         while keep_going() {
             let batch = self.store.due_digests(now, SEND_BATCH).await?;
             if batch.is_empty() {
@@ -294,10 +304,10 @@ impl Digester {
             // Each send is its own task, so rendering spreads over the cores.
             let outcomes: Vec<_> = futures_util::stream::iter(batch.into_iter().zip(links))
                 .map(|(d, links)| {
-                    let (this, mailer) = (self.clone(), mailer.clone());
-                    tokio::spawn(async move { this.send_one(&mailer, d, links, now).await })
+                    let (this, mailer, marks) = (self.clone(), mailer.clone(), marks.clone());
+                    tokio::spawn(async move { this.send_one(&mailer, &marks, d, links, now).await })
                 })
-                .buffer_unordered(SEND_CONCURRENCY)
+                .buffer_unordered(SEND_TASKS)
                 .collect()
                 .await;
             for outcome in outcomes {
@@ -314,6 +324,7 @@ impl Digester {
     async fn send_one(
         &self,
         mailer: &Mailer,
+        marks: &SentMarks,
         d: PendingDigest,
         links: Vec<String>,
         now: DateTime<Utc>,
@@ -347,7 +358,7 @@ impl Digester {
         }
         Ok(match result {
             Ok(()) => {
-                self.store.mark_digest_sent(id, Utc::now()).await?;
+                marks.record(id).await?;
                 Outcome::Sent
             }
             Err(e) if e.transient => {
@@ -543,6 +554,53 @@ impl Digester {
                 .map_or(categories[0].clone(), |c| c.title.clone());
         }
         "các tỉnh".to_string()
+    }
+}
+
+/// "Sent" marks written in groups. Each send still waits until its own mark is committed (so a
+/// crash resends at most the digests in flight), but the sends that end while a commit is under
+/// way share the next one: one transaction per group instead of one per email.
+#[derive(Clone)]
+struct SentMarks {
+    jobs:
+        tokio::sync::mpsc::UnboundedSender<(i64, tokio::sync::oneshot::Sender<Result<(), String>>)>,
+}
+
+impl SentMarks {
+    /// The writer task ends when the last handle is dropped.
+    fn start(store: Store) -> SentMarks {
+        let (jobs, mut queue) = tokio::sync::mpsc::unbounded_channel::<(
+            i64,
+            tokio::sync::oneshot::Sender<Result<(), String>>,
+        )>();
+        tokio::spawn(async move {
+            while let Some(first) = queue.recv().await {
+                let mut group = vec![first];
+                while let Ok(next) = queue.try_recv() {
+                    group.push(next);
+                }
+                let ids: Vec<i64> = group.iter().map(|(id, _)| *id).collect();
+                let written = store
+                    .mark_digests_sent(&ids, Utc::now())
+                    .await
+                    .map_err(|e| format!("{e:#}"));
+                for (_, done) in group {
+                    let _ = done.send(written.clone());
+                }
+            }
+        });
+        SentMarks { jobs }
+    }
+
+    async fn record(&self, digest_id: i64) -> anyhow::Result<()> {
+        let (done, written) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send((digest_id, done))
+            .map_err(|_| anyhow::anyhow!("the sent-mark writer stopped"))?;
+        written
+            .await
+            .map_err(|_| anyhow::anyhow!("the sent-mark writer stopped"))?
+            .map_err(|e| anyhow::anyhow!("recording digest {digest_id} as sent: {e}"))
     }
 }
 

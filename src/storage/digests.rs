@@ -285,24 +285,45 @@ impl Store {
     }
 
     pub async fn mark_digest_sent(&self, digest_id: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
+        self.mark_digests_sent(&[digest_id], now).await
+    }
+
+    /// Records several digests as sent in one transaction (the outbox groups the sends that end
+    /// while a commit is under way).
+    pub async fn mark_digests_sent(
+        &self,
+        digest_ids: &[i64],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        if digest_ids.is_empty() {
+            return Ok(());
+        }
         on_pool!(self, |pool| {
             let (_turn, mut tx) = self.write(pool).await?;
-            sqlx::query(Db::sql(
-                "UPDATE digests SET state = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = NULL,
-                    lease_owner = NULL, lease_until = NULL
-                 WHERE id = ?1",
-            ))
-            .bind(digest_id)
-            .bind(secs(now))
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(Db::sql(
-                "UPDATE subscribers SET failed_digests = 0
-                 WHERE id = (SELECT subscriber_id FROM digests WHERE id = ?1) AND failed_digests <> 0",
-            ))
-            .bind(digest_id)
-            .execute(&mut *tx)
-            .await?;
+            for chunk in digest_ids.chunks(500) {
+                let mut q =
+                    QueryBuilder::<Db>::new("UPDATE digests SET state = 'sent', sent_at = ");
+                q.push_bind(secs(now)).push(
+                    ", attempts = attempts + 1, last_error = NULL, lease_owner = NULL, lease_until = NULL
+                     WHERE id IN (",
+                );
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                q.build().execute(&mut *tx).await?;
+                let mut q = QueryBuilder::<Db>::new(
+                    "UPDATE subscribers SET failed_digests = 0 WHERE failed_digests <> 0
+                     AND id IN (SELECT subscriber_id FROM digests WHERE id IN (",
+                );
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push("))");
+                q.build().execute(&mut *tx).await?;
+            }
             tx.commit().await?;
         });
         Ok(())
