@@ -133,16 +133,24 @@ def main():
         print("Cost against stored items (1,000 feeds; 50 vs 500 items each, i.e. a 10× longer "
               "history; incremental steps in one process, as the daemon runs them):")
         print()
-        print("| step | 50,000 stored: wall (s) | RSS (MB) | 500,000 stored: wall (s) | RSS (MB) "
-              "| wall 10× / 1× |")
-        print("|---|---:|---:|---:|---:|---:|")
+        print("| step | 50,000 stored: wall (s) | CPU (s) | RSS (MB) | 500,000 stored: wall (s) "
+              "| CPU (s) | RSS (MB) | 10× / 1×: wall | CPU |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for label, a, b in scale:
             if not a and not b:
                 continue
-            wa, wb = num(a, "wall_s") if a else None, num(b, "wall_s") if b else None
-            growth = f"{wb / wa:.2f}" if wa and wb else "–"
-            print(f"| {label} | {wall(a or {})} | {rss(a or {})} | {wall(b or {})} | "
-                  f"{rss(b or {})} | {growth} |")
+            a, b = a or {}, b or {}
+
+            def growth(key):
+                x, y = num(a, key), num(b, key)
+                return f"{y / x:.2f}" if x and y else "–"
+
+            def cpu(r):
+                v = num(r, "cpu_s")
+                return "–" if v is None else f"{v:.2f}"
+
+            print(f"| {label} | {wall(a)} | {cpu(a)} | {rss(a)} | {wall(b)} | {cpu(b)} | {rss(b)} "
+                  f"| {growth('wall_s')} | {growth('cpu_s')} |")
 
 
 if __name__ == "__main__":
