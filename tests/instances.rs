@@ -20,6 +20,8 @@ const SUBSCRIBERS: usize = 1_000;
 struct Instance {
     child: Child,
     log: std::path::PathBuf,
+    /// Its HTTP server, "http://127.0.0.1:PORT/".
+    base: String,
 }
 
 impl Drop for Instance {
@@ -44,12 +46,17 @@ fn start(dir: &Path, n: usize) -> Instance {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    assert!(
-        line.starts_with("listening on "),
-        "instance {n}: {line:?}\n{}",
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
-    Instance { child, log }
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| {
+            panic!(
+                "instance {n}: {line:?}\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        })
+        .to_string();
+    Instance { child, log, base }
 }
 
 /// Messages in the SMTP server's Maildir, counted without parsing them.
@@ -203,15 +210,11 @@ async fn three_instances(kill_one: bool) {
          {distinct} distinct digests, in {elapsed:?}",
         if kill_one { ", one SIGKILLed" } else { "" }
     );
-    let logs: String = instances
-        .iter()
-        .flatten()
-        .map(|i| std::fs::read_to_string(&i.log).unwrap_or_default())
-        .collect();
     assert_eq!(
         fetches,
         BTreeMap::from([(1, FEEDS)]),
-        "each feed fetched once\n{logs}"
+        "each feed fetched once\n{}",
+        logs(&instances)
     );
     assert_eq!(distinct, SUBSCRIBERS, "every owed digest arrived");
     let sent =
@@ -229,6 +232,33 @@ async fn three_instances(kill_one: bool) {
         );
     } else {
         assert_eq!(received, SUBSCRIBERS, "no digest delivered twice");
+    }
+    // A source gains an item: whichever process polls it, every process serves it (the others
+    // learn of it through the database), within a few ticks.
+    fixtures.set("/f0.rss", Route::ok(rss_doc("Báo 0", "f0", 3)));
+    crate::support::db::execute(&pg.url, "UPDATE feeds SET next_poll_at = 0 WHERE id = 'f0'").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut serving = 0;
+        for instance in instances.iter().flatten() {
+            let body = reqwest::get(format!("{}feeds/all.json", instance.base))
+                .await
+                .expect("GET all.json")
+                .text()
+                .await
+                .expect("body");
+            serving += usize::from(body.contains("Tin f0 số 2"));
+        }
+        let running = instances.iter().flatten().count();
+        if serving == running {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{serving} of {running} processes serve the new item\n{}",
+            logs(&instances)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     drop(instances);
 }
