@@ -228,3 +228,49 @@ async fn a_due_digest_is_claimed_by_one_process_until_sent_or_expired() {
     })
     .await;
 }
+
+/// A batch sent so slowly that its lease ran out must not be sent by two processes: the late
+/// send's renewal fails once another process has taken the digest.
+#[tokio::test]
+async fn a_digest_whose_lease_ran_out_and_was_taken_over_is_not_renewed() {
+    each_database(async || {
+        let app = TestApp::start(&many_feeds(1)).await;
+        let other = another_process(&app).await;
+        let now = Utc::now();
+        let new = tinbao::storage::NewSubscriber {
+            email: "cham@example.vn".into(),
+            status: "active".into(),
+            schedule: "immediate".into(),
+            timezone: "Asia/Ho_Chi_Minh".into(),
+            topics: vec!["category=thoi-su".into()],
+        };
+        let s = app.store.add_subscriber(&new, now).await.unwrap();
+        app.execute(
+            "INSERT INTO items (feed_id, item_key, title, summary_html, content_html, text, authors,
+                categories, published_at, first_seen_at, changed_at, content_hash)
+             VALUES ('f000', 'g:1', 'Tin', '', '', 'Tin', '[]', '[]', 1, 1, 1, 'h')",
+        )
+        .await;
+        let item = app.scalar("SELECT MAX(id) FROM items").await;
+        let id = app
+            .store
+            .create_digest(s, now, "<d>", &[(item, 0)], item, now)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(app.store.due_digests(now, 10).await.unwrap().len(), 1);
+        // Still within the lease: renewing works and keeps others off.
+        let soon = now + app.store.lease() / 2;
+        assert!(app.store.renew_digest_lease(id, soon).await.unwrap());
+        assert!(other.due_digests(soon, 10).await.unwrap().is_empty());
+        // The renewed lease runs out; the other process takes the digest over.
+        let late = soon + app.store.lease() + Duration::seconds(1);
+        assert_eq!(other.due_digests(late, 10).await.unwrap().len(), 1);
+        assert!(!app.store.renew_digest_lease(id, late).await.unwrap());
+        assert!(other.renew_digest_lease(id, late).await.unwrap());
+        other.mark_digest_sent(id, late).await.unwrap();
+        assert!(!other.renew_digest_lease(id, late).await.unwrap(), "sent");
+        other.close().await;
+    })
+    .await;
+}

@@ -148,6 +148,8 @@ enum Outcome {
     Sent,
     Retry,
     Failed,
+    /// Its lease ran out mid-batch and another process has it.
+    Skipped,
 }
 
 #[derive(Clone)]
@@ -287,6 +289,7 @@ impl Digester {
         let marks = SentMarks::start(self.store.clone());
         while keep_going() {
             let batch = self.store.due_digests(now, SEND_BATCH).await?;
+            let claimed = Utc::now();
             if batch.is_empty() {
                 break;
             }
@@ -305,7 +308,9 @@ impl Digester {
             let outcomes: Vec<_> = futures_util::stream::iter(batch.into_iter().zip(links))
                 .map(|(d, links)| {
                     let (this, mailer, marks) = (self.clone(), mailer.clone(), marks.clone());
-                    tokio::spawn(async move { this.send_one(&mailer, &marks, d, links, now).await })
+                    tokio::spawn(async move {
+                        this.send_one(&mailer, &marks, d, links, now, claimed).await
+                    })
                 })
                 .buffer_unordered(SEND_TASKS)
                 .collect()
@@ -315,6 +320,7 @@ impl Digester {
                     Outcome::Sent => summary.sent += 1,
                     Outcome::Retry => summary.retried += 1,
                     Outcome::Failed => summary.failed += 1,
+                    Outcome::Skipped => {}
                 }
             }
         }
@@ -328,8 +334,18 @@ impl Digester {
         d: PendingDigest,
         links: Vec<String>,
         now: DateTime<Utc>,
+        claimed: DateTime<Utc>,
     ) -> anyhow::Result<Outcome> {
         let (id, email, attempts) = (d.id, d.email.clone(), d.attempts);
+        // A slow relay can make a batch outlast its lease; past half of it, each send first
+        // makes sure the digest is still this process's (and extends the lease), so another
+        // process that took it over is never doubled.
+        if Utc::now() - claimed > self.store.lease() / 2
+            && !self.store.renew_digest_lease(id, Utc::now()).await?
+        {
+            tracing::info!(to = %email, "digest left to the process that took it over");
+            return Ok(Outcome::Skipped);
+        }
         let mut view = self.view_of(d);
         let from = self.from()?;
         let templates = &self.templates;

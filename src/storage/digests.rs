@@ -329,6 +329,32 @@ impl Store {
         Ok(())
     }
 
+    /// Extends this process's lease on a pending digest, for a send that starts late in its
+    /// batch. `false` when the digest is no longer this process's to send (its lease ran out
+    /// and another process took it, or it is not pending any more).
+    pub async fn renew_digest_lease(
+        &self,
+        digest_id: i64,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let renewed = on_pool!(self, |pool| {
+            let (_turn, mut tx) = self.write(pool).await?;
+            let renewed = sqlx::query(Db::sql(
+                "UPDATE digests SET lease_until = ?3
+                 WHERE id = ?1 AND lease_owner = ?2 AND state = 'pending'",
+            ))
+            .bind(digest_id)
+            .bind(self.owner())
+            .bind(self.lease_until(now))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            renewed
+        });
+        Ok(renewed == 1)
+    }
+
     /// A temporary failure: try again at `next` (any process may).
     pub async fn retry_digest(
         &self,

@@ -391,6 +391,11 @@ impl Store {
             .store(secs, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// How long a lease lasts.
+    pub fn lease(&self) -> chrono::Duration {
+        chrono::Duration::seconds(self.lease_secs.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     /// When a lease taken at `now` runs out (Unix seconds).
     fn lease_until(&self, now: chrono::DateTime<chrono::Utc>) -> i64 {
         secs(now).saturating_add(self.lease_secs.load(std::sync::atomic::Ordering::Relaxed))
