@@ -155,6 +155,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "leases",
         include_str!("../../migrations/sqlite/0005_leases.sql"),
     ),
+    (
+        6,
+        "unclustered order",
+        include_str!("../../migrations/sqlite/0006_unclustered_order.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -182,6 +187,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "leases",
         include_str!("../../migrations/postgres/0005_leases.sql"),
+    ),
+    (
+        6,
+        "unclustered order",
+        include_str!("../../migrations/postgres/0006_unclustered_order.sql"),
     ),
 ];
 

@@ -132,12 +132,13 @@ pub struct ClusterRow {
 }
 
 impl Store {
-    /// Items not yet given a story, oldest first.
+    /// Items not yet given a story, in publication order (so a batch covers a few days, not the
+    /// whole history of a first poll).
     pub async fn unclustered_items(&self, limit: usize) -> anyhow::Result<Vec<ClusterRow>> {
         on_pool!(self, |pool| {
             let rows = sqlx::query(Db::sql(
                 "SELECT id, feed_id, canonical_url, published_at, title, text, signature, cluster_id
-                 FROM items WHERE cluster_id IS NULL ORDER BY id LIMIT ?1",
+                 FROM items WHERE cluster_id IS NULL ORDER BY published_at, id LIMIT ?1",
             ))
             .bind(limit as i64)
             .fetch_all(pool)
