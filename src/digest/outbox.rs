@@ -109,7 +109,8 @@ impl Mailer {
                     .map_err(|e| SendError::from(&e))
             }
             Mailer::File(t) => {
-                let message = render(false).map_err(rendering)?;
+                // A file has no transport limits: UTF-8 bodies, readable in any text editor.
+                let message = render(true).map_err(rendering)?;
                 t.send(message).await.map(|_| ()).map_err(|e| SendError {
                     transient: true,
                     message: chain(&e),
