@@ -3,7 +3,7 @@
 //! of it or none; the ledger's key makes sure no item reaches a subscriber twice.
 
 use super::stories::story_row;
-use super::{AnyRow, Dialect, Store, StoryRow, secs, time};
+use super::{AnyRow, Dialect, Store, StoryMember, StoryRow, secs, time};
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Row};
 
@@ -36,15 +36,6 @@ pub struct DigestItem {
     /// The first `DIGEST_TEXT_CHARS` characters of its plain text.
     pub text: String,
     pub published_at: DateTime<Utc>,
-    pub feed_title: String,
-}
-
-/// One item of a story: its outlet and link.
-#[derive(Debug, Clone)]
-pub struct StoryMember {
-    pub cluster_id: i64,
-    pub id: i64,
-    pub url: Option<String>,
     pub feed_title: String,
 }
 
@@ -242,44 +233,6 @@ impl Store {
         })?;
         for (digest, item) in rows {
             out.entry(digest).or_default().push(item);
-        }
-        Ok(out)
-    }
-
-    /// Every item of the given stories (clusters): outlet and link only.
-    pub async fn story_members(&self, cluster_ids: &[i64]) -> anyhow::Result<Vec<StoryMember>> {
-        let mut out = Vec::new();
-        for chunk in cluster_ids.chunks(400) {
-            let rows = on_pool!(self, |pool| {
-                let mut q = QueryBuilder::<Db>::new(
-                    "SELECT COALESCE(i.cluster_id, i.id) AS cluster_id, i.id, i.url,
-                        COALESCE(f.configured_title, f.title, f.id) AS feed_title
-                     FROM items i JOIN feeds f ON f.id = i.feed_id WHERE i.cluster_id IN (",
-                );
-                // Indexable as two lists (items_cluster, then the primary key).
-                let mut list = q.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
-                }
-                q.push(") OR (i.cluster_id IS NULL AND i.id IN (");
-                let mut list = q.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
-                }
-                q.push(")) ORDER BY i.id");
-                let rows = q.build().fetch_all(pool).await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(StoryMember {
-                            cluster_id: r.col("cluster_id")?,
-                            id: r.col("id")?,
-                            url: r.col("url")?,
-                            feed_title: r.col("feed_title")?,
-                        })
-                    })
-                    .collect::<anyhow::Result<Vec<_>>>()
-            })?;
-            out.extend(rows);
         }
         Ok(out)
     }

@@ -106,11 +106,11 @@ mod selfservice;
 mod stories;
 mod subscribers;
 
-pub use digests::{DIGEST_TEXT_CHARS, DigestItem, PendingDigest, StoryMember};
+pub use digests::{DIGEST_TEXT_CHARS, DigestItem, PendingDigest};
 pub use feeds::{FeedRow, FeedState, FeedUpdate};
 pub use items::{ItemRow, StoreCounts};
 pub use selfservice::{NewToken, SignUp, TokenRow};
-pub use stories::{ClusterRow, StoryFilter, StoryRow};
+pub use stories::{ClusterRow, StoryFilter, StoryMember, StoryRow};
 pub use subscribers::{NewSubscriber, Subscriber, SubscriberError};
 
 use anyhow::Context;

@@ -66,12 +66,18 @@ impl Store {
         })
     }
 
-    /// Every item of the given stories (clusters), whatever their category.
-    pub async fn cluster_members(&self, cluster_ids: &[i64]) -> anyhow::Result<Vec<StoryRow>> {
+    /// Every item of the given stories (clusters), whatever their category: its source and
+    /// link, not its text (the merged feeds and digests name the other outlets from these).
+    pub async fn story_members(&self, cluster_ids: &[i64]) -> anyhow::Result<Vec<StoryMember>> {
         let mut out = Vec::new();
-        for chunk in cluster_ids.chunks(500) {
+        for chunk in cluster_ids.chunks(400) {
             on_pool!(self, |pool| {
-                let mut q = QueryBuilder::<Db>::new(STORY_COLUMNS);
+                let mut q = QueryBuilder::<Db>::new(
+                    "SELECT COALESCE(i.cluster_id, i.id) AS cluster_id, i.id, i.url, i.changed_at,
+                        COALESCE(f.configured_title, f.title, f.id) AS feed_title,
+                        f.url AS feed_url, f.site_url
+                     FROM items i JOIN feeds f ON f.id = i.feed_id ",
+                );
                 // Indexable (items_cluster, then the primary key): COALESCE(cluster_id, id) IN (…)
                 // scanned the whole table once per digest sent.
                 q.push("WHERE i.cluster_id IN (");
@@ -85,9 +91,16 @@ impl Store {
                     list.push_bind(*id);
                 }
                 q.push(")) ORDER BY i.id");
-                let rows = q.build().fetch_all(pool).await?;
-                for r in &rows {
-                    out.push(story_row(r)?);
+                for r in q.build().fetch_all(pool).await? {
+                    out.push(StoryMember {
+                        cluster_id: r.col("cluster_id")?,
+                        id: r.col("id")?,
+                        url: r.col("url")?,
+                        changed_at: time(r.col("changed_at")?),
+                        feed_title: r.col("feed_title")?,
+                        feed_url: r.col("feed_url")?,
+                        site_url: r.col("site_url")?,
+                    });
                 }
             });
         }
@@ -116,6 +129,18 @@ pub(super) fn story_row(r: &impl AnyRow) -> anyhow::Result<StoryRow> {
         category: r.col("category")?,
         province: r.col("province")?,
     })
+}
+
+/// One item of a story: its source and link.
+#[derive(Debug, Clone)]
+pub struct StoryMember {
+    pub cluster_id: i64,
+    pub id: i64,
+    pub url: Option<String>,
+    pub changed_at: DateTime<Utc>,
+    pub feed_title: String,
+    pub feed_url: String,
+    pub site_url: Option<String>,
 }
 
 /// An item as clustering needs it.

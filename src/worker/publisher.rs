@@ -11,7 +11,7 @@
 use crate::config::Config;
 use crate::publish::site::{Document, Site};
 use crate::publish::{self, Entry, FeedMeta, Format, Label, Source};
-use crate::storage::{Store, StoryFilter, StoryRow};
+use crate::storage::{Store, StoryFilter, StoryMember, StoryRow};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeSet, HashMap};
@@ -222,7 +222,7 @@ impl Publisher {
                 }
             }
         }
-        let members = self.store.cluster_members(&order).await?;
+        let members = self.store.story_members(&order).await?;
         let host = self
             .config
             .server
@@ -241,7 +241,7 @@ impl Publisher {
     fn entry(
         &self,
         cluster: i64,
-        members: &[StoryRow],
+        members: &[StoryMember],
         rows: &[StoryRow],
         host: &str,
     ) -> Option<Entry> {
@@ -249,7 +249,7 @@ impl Publisher {
             .iter()
             .filter(|r| r.cluster_id == cluster)
             .min_by_key(|r| r.id)?;
-        let story: Vec<&StoryRow> = members.iter().filter(|m| m.cluster_id == cluster).collect();
+        let story: Vec<&StoryMember> = members.iter().filter(|m| m.cluster_id == cluster).collect();
         let mut also: Vec<Source> = Vec::new();
         // Another source is another article: the same link filed in two sections is not one.
         for m in story.iter().filter(|m| m.id != shown.id) {
@@ -281,8 +281,10 @@ impl Publisher {
                     .map_or(shown.category.clone(), |c| c.title.clone()),
             },
             source: Source {
+                title: shown.feed_title.clone(),
+                feed_url: shown.feed_url.clone(),
+                site_url: shown.site_url.clone(),
                 link: None,
-                ..source(shown)
             },
             also,
             image: shown.image_url.clone(),
@@ -309,7 +311,7 @@ impl Publisher {
     }
 }
 
-fn source(r: &StoryRow) -> Source {
+fn source(r: &StoryMember) -> Source {
     Source {
         title: r.feed_title.clone(),
         feed_url: r.feed_url.clone(),
