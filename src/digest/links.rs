@@ -84,6 +84,13 @@ pub struct Links {
     base: Url,
 }
 
+/// An email's own manage and unsubscribe URLs.
+#[derive(Debug, Clone)]
+pub struct EmailLinks {
+    pub manage: String,
+    pub unsubscribe: String,
+}
+
 impl Links {
     pub fn new(secret: Vec<u8>, base: Url) -> Links {
         Links { secret, base }
@@ -111,6 +118,34 @@ impl Links {
             .mint_many(store, &[subscriber_id], purposes, now)
             .await?;
         Ok(urls.pop().unwrap_or_default())
+    }
+
+    /// The manage and unsubscribe links every email to an active subscriber carries, fresh for
+    /// each email, for several subscribers in one write (a batch of digests), in order.
+    pub async fn mint_email_links(
+        &self,
+        store: &Store,
+        subscriber_ids: &[i64],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<EmailLinks>> {
+        let minted = self
+            .mint_many(
+                store,
+                subscriber_ids,
+                &[Purpose::Manage, Purpose::Unsubscribe],
+                now,
+            )
+            .await?;
+        Ok(minted
+            .into_iter()
+            .map(|urls| {
+                let mut urls = urls.into_iter();
+                EmailLinks {
+                    manage: urls.next().unwrap_or_default(),
+                    unsubscribe: urls.next().unwrap_or_default(),
+                }
+            })
+            .collect())
     }
 
     /// `mint` for several subscribers in one write (a batch of digests): for each subscriber, in

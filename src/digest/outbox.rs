@@ -5,7 +5,7 @@
 //! The Message-ID is fixed per subscriber and tick, so a resend after a crash is recognisable.
 
 use super::assemble::{Due, assemble};
-use super::links::{Links, Purpose};
+use super::links::{EmailLinks, Links, Purpose};
 use super::render::{DigestView, Section, Story, Templates, render, render_8bit};
 use super::schedule::due_tick;
 pub use super::smtp::SendError;
@@ -298,12 +298,7 @@ impl Digester {
             let ids: Vec<i64> = batch.iter().map(|d| d.subscriber_id).collect();
             let links = self
                 .links
-                .mint_many(
-                    &self.store,
-                    &ids,
-                    &[Purpose::Manage, Purpose::Unsubscribe],
-                    Utc::now(),
-                )
+                .mint_email_links(&self.store, &ids, Utc::now())
                 .await?;
             // Each send is its own task, so rendering spreads over the cores.
             let outcomes: Vec<_> = futures_util::stream::iter(batch.into_iter().zip(links))
@@ -333,7 +328,7 @@ impl Digester {
         mailer: &Mailer,
         marks: &SentMarks,
         d: PendingDigest,
-        links: Vec<String>,
+        links: EmailLinks,
         now: DateTime<Utc>,
         claimed: DateTime<Utc>,
     ) -> anyhow::Result<Outcome> {
@@ -350,21 +345,14 @@ impl Digester {
         let mut view = self.view_of(d);
         let from = self.from()?;
         let templates = &self.templates;
-        let result = match <[String; 2]>::try_from(links) {
-            Ok(links) => {
-                [view.manage_url, view.unsubscribe_url] = links;
-                mailer
-                    .send_rendered(|eight_bit| match eight_bit {
-                        true => render_8bit(&view, templates, &from),
-                        false => render(&view, templates, &from),
-                    })
-                    .await
-            }
-            Err(e) => Err(SendError {
-                transient: true,
-                message: format!("the email's links: {e:?}"),
-            }),
-        };
+        view.manage_url = links.manage;
+        view.unsubscribe_url = links.unsubscribe;
+        let result = mailer
+            .send_rendered(|eight_bit| match eight_bit {
+                true => render_8bit(&view, templates, &from),
+                false => render(&view, templates, &from),
+            })
+            .await;
         if let Err(e) = &result {
             let kind = if e.transient {
                 "transient"

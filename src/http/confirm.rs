@@ -6,6 +6,7 @@ use super::{AppState, csrf, mailing, views};
 use crate::digest::links::Purpose;
 use crate::digest::notices;
 use crate::digest::topic::Topic;
+use anyhow::Context as _;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -83,19 +84,16 @@ pub async fn confirm(
         let Some(subscriber) = state.store.subscriber(id).await? else {
             return Ok(None);
         };
-        let urls = state
+        let links = state
             .links
-            .mint(
-                &state.store,
-                id,
-                &[Purpose::Manage, Purpose::Unsubscribe],
-                now,
-            )
-            .await?;
-        anyhow::Ok(Some((subscriber, urls)))
+            .mint_email_links(&state.store, &[id], now)
+            .await?
+            .pop()
+            .context("no links minted")?;
+        anyhow::Ok(Some((subscriber, links)))
     }
     .await;
-    let (subscriber, urls) = match result {
+    let (subscriber, links) = match result {
         Ok(Some(found)) => found,
         Ok(None) => return views::invalid_link(&home),
         Err(e) => {
@@ -103,10 +101,7 @@ pub async fn confirm(
             return views::unavailable(&home);
         }
     };
-    let [manage, unsubscribe] = match <[String; 2]>::try_from(urls) {
-        Ok(pair) => pair,
-        Err(_) => return views::unavailable(&home),
-    };
+    let (manage, unsubscribe) = (links.manage, links.unsubscribe);
     let notice = notices::Notice {
         to: subscriber.email.clone(),
         topics: subscriber

@@ -14,6 +14,7 @@ use crate::digest::email::SubscriberEmail;
 use crate::digest::links::Purpose;
 use crate::digest::notices;
 use crate::storage::SignUp;
+use anyhow::Context as _;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -224,17 +225,13 @@ async fn sign_up(
             });
         }
         SignUp::Existing(id) => {
-            let urls = state
+            let links = state
                 .links
-                .mint(
-                    &state.store,
-                    id,
-                    &[Purpose::Manage, Purpose::Unsubscribe],
-                    now,
-                )
-                .await?;
-            let [manage, unsubscribe] =
-                <[String; 2]>::try_from(urls).map_err(|_| anyhow::anyhow!("two links minted"))?;
+                .mint_email_links(&state.store, &[id], now)
+                .await?
+                .pop()
+                .context("no links minted")?;
+            let (manage, unsubscribe) = (links.manage, links.unsubscribe);
             mailing::send_later(config, move |from| {
                 notices::already_subscribed(&notice, &manage, &unsubscribe, from)
             });
