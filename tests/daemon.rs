@@ -4,9 +4,8 @@
 
 use crate::support::smtp::SmtpServer;
 use crate::support::{FixtureServer, Route, rss_doc};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 struct Daemon {
@@ -23,24 +22,7 @@ fn start(dir: &Path) -> Daemon {
             .unwrap()
             .as_nanos()
     ));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tinbao"))
-        .args(["run"])
-        .current_dir(dir)
-        .env("TINBAO_LISTEN", "127.0.0.1:0")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("start tinbao run");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let (child, base) = crate::support::spawn_daemon(dir, &log);
     Daemon { child, base, log }
 }
 

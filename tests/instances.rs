@@ -9,9 +9,8 @@ use crate::support::db::PgDatabase;
 use crate::support::smtp::SmtpServer;
 use crate::support::{FixtureServer, Route, rss_doc};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 const FEEDS: usize = 500;
@@ -33,29 +32,7 @@ impl Drop for Instance {
 
 fn start(dir: &Path, n: usize) -> Instance {
     let log = dir.join(format!("instance-{n}.log"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tinbao"))
-        .args(["run"])
-        .current_dir(dir)
-        .env("TINBAO_LISTEN", "127.0.0.1:0")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("start tinbao run");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| {
-            panic!(
-                "instance {n}: {line:?}\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            )
-        })
-        .to_string();
+    let (child, base) = crate::support::spawn_daemon(dir, &log);
     Instance { child, log, base }
 }
 

@@ -763,24 +763,7 @@ async fn a_digest_carries_fresh_manage_and_one_click_unsubscribe_links_that_work
 
 /// `tinbao run` (the real binary) on port 0 in `dir`; its base URL and the child.
 fn run_daemon(dir: &std::path::Path) -> (String, std::process::Child) {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tinbao"))
-        .arg("run")
-        .current_dir(dir)
-        .env("TINBAO_LISTEN", "127.0.0.1:0")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("daemon.log")).unwrap())
-        .spawn()
-        .expect("start tinbao run");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let (child, base) = crate::support::spawn_daemon(dir, &dir.join("daemon.log"));
     (base, child)
 }
 

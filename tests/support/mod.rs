@@ -169,3 +169,33 @@ pub async fn backdate_subscribers(pool: &sqlx::SqlitePool) {
         .await
         .expect("backdate subscribers");
 }
+
+/// `tinbao run` (the real binary) as a child in `dir` on port 0, its stderr written to `log`:
+/// the child and its base URL, from the first line it prints ("listening on http://…/").
+pub fn spawn_daemon(dir: &std::path::Path, log: &std::path::Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tinbao"))
+        .arg("run")
+        .current_dir(dir)
+        .env("TINBAO_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(log).expect("create the daemon's log"))
+        .spawn()
+        .expect("start tinbao run");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut line)
+        .expect("read the daemon's first line");
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| {
+            panic!(
+                "unexpected first line {line:?}; log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )
+        })
+        .to_string();
+    (child, base)
+}
