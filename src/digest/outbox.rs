@@ -28,10 +28,9 @@ use std::time::Duration;
 const BOUNCE_AFTER: i64 = 3;
 /// How far back a digest looks for items, whatever the cursor says.
 const LOOKBACK_DAYS: i64 = 14;
-/// SMTP connections at once (the pool's size).
+/// Digests sent at once (the SMTP pool's size). Also the most a crash can resend: a digest's
+/// send task ends only once its "sent" mark is committed.
 const SEND_CONCURRENCY: usize = 8;
-/// Digests in progress at once: more than connections, so some render while others send.
-const SEND_TASKS: usize = 2 * SEND_CONCURRENCY;
 /// Connecting, and each SMTP command, may take this long before the attempt counts as failed.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Digests taken from the outbox at a time; a stopping daemon finishes at most one batch.
@@ -74,7 +73,7 @@ impl Mailer {
 
     /// Sends one message.
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
-        self.send_rendered(|_| Ok(message.clone())).await
+        self.send_rendered(|_| Ok(message)).await
     }
 
     /// Renders with `render(eight_bit)` once the connection is known (`eight_bit`: the server
@@ -82,7 +81,7 @@ impl Mailer {
     /// fix lets the retry through.
     pub async fn send_rendered(
         &self,
-        render: impl Fn(bool) -> anyhow::Result<Message>,
+        render: impl FnOnce(bool) -> anyhow::Result<Message>,
     ) -> Result<(), SendError> {
         let rendering = |e: anyhow::Error| SendError {
             transient: true,
@@ -90,15 +89,8 @@ impl Mailer {
         };
         match self {
             Mailer::Pool(pool) => {
-                // Rendered before a connection is free when the relay's answer on 8BITMIME is
-                // known, so connections are not idle while messages render.
-                let early = pool.eight_bit_hint().map(|e| (e, render(e)));
                 let mut session = pool.session().await?;
-                let message = match early {
-                    Some((e, message)) if e == session.eight_bit() || !e => message,
-                    _ => render(session.eight_bit()),
-                }
-                .map_err(rendering)?;
+                let message = render(session.eight_bit()).map_err(rendering)?;
                 session.send(message.envelope(), &message.formatted()).await
             }
             Mailer::Smtps(t) => {
@@ -308,7 +300,7 @@ impl Digester {
                         this.send_one(&mailer, &marks, d, links, now, claimed).await
                     })
                 })
-                .buffer_unordered(SEND_TASKS)
+                .buffer_unordered(SEND_CONCURRENCY)
                 .collect()
                 .await;
             for outcome in outcomes {

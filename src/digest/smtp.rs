@@ -193,9 +193,6 @@ pub struct Pool {
     relay: Relay,
     slots: std::sync::Arc<Semaphore>,
     idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
-    /// What the last connection said about 8BITMIME (0 unknown, 1 no, 2 yes), so a message can be
-    /// rendered before a connection is free.
-    eight_bit: std::sync::atomic::AtomicU8,
 }
 
 impl Pool {
@@ -204,15 +201,6 @@ impl Pool {
             relay,
             slots: std::sync::Arc::new(Semaphore::new(size.max(1))),
             idle: Mutex::new(Vec::new()),
-            eight_bit: std::sync::atomic::AtomicU8::new(0),
-        }
-    }
-
-    /// Whether the relay took 8-bit bodies when last asked; `None` before the first connection.
-    pub fn eight_bit_hint(&self) -> Option<bool> {
-        match self.eight_bit.load(std::sync::atomic::Ordering::Relaxed) {
-            0 => None,
-            n => Some(n == 2),
         }
     }
 
@@ -239,11 +227,6 @@ impl Pool {
             }
         }
         let conn = self.relay.connect().await?;
-        let eight_bit = conn.server_info().supports_feature(Extension::EightBitMime);
-        self.eight_bit.store(
-            if eight_bit { 2 } else { 1 },
-            std::sync::atomic::Ordering::Relaxed,
-        );
         Ok(Session {
             pool: self,
             conn: Some(conn),
