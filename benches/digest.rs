@@ -554,6 +554,10 @@ fn main() {
         worker(Path::new(&dir));
         return;
     }
+    if let Ok(dir) = std::env::var("REPLAY") {
+        replay(Path::new(&dir));
+        return;
+    }
     let subscribers = env_usize("SUBSCRIBERS", 10_000);
     let items = env_usize("ITEMS", 2_000);
     let feeds = env_usize("FEEDS", 40).max(1);
@@ -680,6 +684,15 @@ fn main() {
     let wrap: Vec<String> = std::env::var("WRAP")
         .map(|w| w.split_whitespace().map(String::from).collect())
         .unwrap_or_default();
+    if std::env::var_os("KEEP").is_some() {
+        // For REPLAY: the outbox as it was before the worker ran, and the digest clock.
+        std::fs::copy(
+            dir.path().join("bench.db"),
+            dir.path().join("bench.pristine.db"),
+        )
+        .expect("copy the database");
+        std::fs::write(dir.path().join("now"), now.timestamp().to_string()).expect("write clock");
+    }
     let received_before = sink.received();
     let sink_cpu = sink.cpu();
     let run = run_worker(dir.path(), now, &wrap);
@@ -803,6 +816,47 @@ fn main() {
             dir.keep().display()
         );
     }
+}
+
+/// REPLAY=DIR (a folder kept by KEEP=1): the worker alone, again, on the outbox as it was before
+/// the kept run's worker, against a fresh smtp-sink. For profiling and quick comparisons; the
+/// full bench (with smtp-source in the same run) is the measurement of record.
+fn replay(dir: &Path) {
+    let sink = Sink::start(&find_tool("smtp-sink").expect("smtp-sink"), dir);
+    std::fs::copy(dir.join("bench.pristine.db"), dir.join("bench.db")).expect("restore database");
+    for wal in ["bench.db-wal", "bench.db-shm"] {
+        let _ = std::fs::remove_file(dir.join(wal));
+    }
+    let config = std::fs::read_to_string(dir.join("feeds.toml")).expect("config");
+    let old = config
+        .lines()
+        .find_map(|l| l.strip_prefix("url = \"smtp://"))
+        .expect("smtp url")
+        .trim_end_matches('"')
+        .to_string();
+    let config = config.replace(&old, &format!("127.0.0.1:{}", sink.port));
+    std::fs::write(dir.join("feeds.toml"), config).expect("write config");
+    let now = std::fs::read_to_string(dir.join("now"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .and_then(|s| DateTime::from_timestamp(s, 0))
+        .expect("clock");
+    let wrap: Vec<String> = std::env::var("WRAP")
+        .map(|w| w.split_whitespace().map(String::from).collect())
+        .unwrap_or_default();
+    let run = run_worker(dir, now, &wrap);
+    println!(
+        "replay: build {} digests {:.3} s ({:.2} s CPU), send {} {:.3} s ({:.2} s CPU), build+send {:.0} msgs/s, peak {:.1} MB; smtp-sink received {}",
+        run.digests,
+        run.build_secs,
+        run.build_cpu,
+        run.sent,
+        run.send_secs,
+        run.send_cpu,
+        run.sent as f64 / (run.build_secs + run.send_secs),
+        run.peak_rss_kb as f64 / 1024.0,
+        sink.received()
+    );
 }
 
 /// The average size of the dry run's messages, and one of them (about that size) with LF line

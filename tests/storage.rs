@@ -6,7 +6,7 @@ use crate::support::db::{PgDatabase, each_database};
 use crate::support::{TestApp, feeds_toml};
 use chrono::{Duration, Utc};
 use std::collections::BTreeSet;
-use tinbao::storage::Store;
+use tinbao::storage::{NewDigest, Store};
 
 /// Tables with their columns, and index names, as the database reports them.
 type Shape = (BTreeSet<(String, String)>, BTreeSet<String>);
@@ -188,21 +188,22 @@ async fn a_due_digest_is_claimed_by_one_process_until_sent_or_expired() {
         )
         .await;
         let item = app.scalar("SELECT MAX(id) FROM items").await;
-        for s in 1..=5 {
-            let made = app
-                .store
-                .create_digest(s, now, &format!("<d{s}>"), &[(item, 0)], item, now)
-                .await
-                .unwrap();
-            assert!(made.is_some());
-        }
+        let digest = |s: i64, cursor: i64| NewDigest {
+            subscriber_id: s,
+            tick: now,
+            message_id: format!("<d{s}>"),
+            items: vec![(item, 0)],
+            cursor,
+        };
+        let all: Vec<NewDigest> = (1..=5).map(|s| digest(s, item)).collect();
+        assert_eq!(app.store.create_digests(&all, now).await.unwrap(), 5);
         // A second build of the same tick (another process) makes nothing and moves nothing.
         assert_eq!(
             other
-                .create_digest(1, now, "<d1>", &[(item, 0)], item + 100, now)
+                .create_digests(&[digest(1, item + 100)], now)
                 .await
                 .unwrap(),
-            None
+            0
         );
         assert_eq!(
             app.scalar("SELECT cursor_item_id FROM subscribers WHERE id = 1")
@@ -252,13 +253,22 @@ async fn a_digest_whose_lease_ran_out_and_was_taken_over_is_not_renewed() {
         )
         .await;
         let item = app.scalar("SELECT MAX(id) FROM items").await;
-        let id = app
-            .store
-            .create_digest(s, now, "<d>", &[(item, 0)], item, now)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(app.store.due_digests(now, 10).await.unwrap().len(), 1);
+        let digest = NewDigest {
+            subscriber_id: s,
+            tick: now,
+            message_id: "<d>".into(),
+            items: vec![(item, 0)],
+            cursor: item,
+        };
+        assert_eq!(app.store.create_digests(&[digest], now).await.unwrap(), 1);
+        let claimed = app.store.due_digests(now, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(
+            claimed[0].items,
+            vec![(item, 0)],
+            "the item list comes with the claim"
+        );
+        let id = claimed[0].id;
         // Still within the lease: renewing works and keeps others off.
         let soon = now + app.store.lease() / 2;
         assert!(app.store.renew_digest_lease(id, soon).await.unwrap());

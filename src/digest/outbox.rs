@@ -5,14 +5,14 @@
 //! The Message-ID is fixed per subscriber and tick, so a resend after a crash is recognisable.
 
 use super::assemble::{Due, assemble};
-use super::links::{EmailLinks, Links, Purpose};
-use super::render::{DigestView, Section, Story, Templates, render, render_8bit};
+use super::links::{Links, Purpose};
+use super::render::{DigestView, PreparedStory, Section, Story, Templates, render, render_8bit};
 use super::schedule::due_tick;
 pub use super::smtp::SendError;
 use super::smtp::{Pool, Relay, chain};
 use super::topic::{Topic, province_name};
 use crate::config::Config;
-use crate::storage::{DigestItem, PendingDigest, Store, StoryMember, StoryRow, Subscriber};
+use crate::storage::{DigestItem, NewDigest, PendingDigest, Store, StoryMember, Subscriber};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -35,6 +35,8 @@ const SEND_CONCURRENCY: usize = 8;
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Digests taken from the outbox at a time; a stopping daemon finishes at most one batch.
 const SEND_BATCH: usize = 64;
+/// Subscribers whose digests are built in one transaction.
+const BUILD_GROUP: usize = 256;
 
 /// Where digests go.
 #[derive(Clone)]
@@ -239,22 +241,22 @@ impl Digester {
         let dues: Vec<Due> = due.iter().map(|(_, d)| d.clone()).collect();
         let owed = assemble(&dues, &stories);
         let newest = stories.iter().map(|s| s.id).max().unwrap_or(0);
-        for ((subscriber, d), items) in due.iter().zip(owed) {
-            let cursor = newest.max(d.cursor);
-            if items.is_empty() {
-                self.store.pass_tick(subscriber.id, d.tick, cursor).await?;
-                summary.empty += 1;
-                continue;
-            }
-            let message_id = self.message_id(subscriber.id, d.tick);
-            if self
-                .store
-                .create_digest(subscriber.id, d.tick, &message_id, &items, cursor, now)
-                .await?
-                .is_some()
-            {
-                summary.digests += 1;
-            }
+        let digests: Vec<NewDigest> = due
+            .iter()
+            .zip(owed)
+            .map(|((subscriber, d), items)| NewDigest {
+                subscriber_id: subscriber.id,
+                tick: d.tick,
+                message_id: self.message_id(subscriber.id, d.tick),
+                items,
+                cursor: newest.max(d.cursor),
+            })
+            .collect();
+        summary.empty = digests.iter().filter(|d| d.items.is_empty()).count();
+        // A transaction per group of subscribers: few statements each, and a crash loses at
+        // most one group's work (rebuilt at the next start: nothing in it was recorded).
+        for group in digests.chunks(BUILD_GROUP) {
+            summary.digests += self.store.create_digests(group, now).await?;
         }
         Ok(summary)
     }
@@ -280,6 +282,7 @@ impl Digester {
     ) -> anyhow::Result<SendSummary> {
         let mut summary = SendSummary::default();
         let marks = SentMarks::start(self.store.clone());
+        let mut shelf = Shelf::default();
         while keep_going() {
             let batch = self.store.due_digests(now, SEND_BATCH).await?;
             let claimed = Utc::now();
@@ -292,12 +295,33 @@ impl Digester {
                 .links
                 .mint_email_links(&self.store, &ids, Utc::now())
                 .await?;
+            // The batch's stories: read and prepared once for the whole run.
+            let wanted: Vec<i64> = batch
+                .iter()
+                .flat_map(|d| d.items.iter().map(|(id, _)| *id))
+                .collect();
+            shelf.stock(&self.store, wanted).await?;
+            let mut sends = Vec::with_capacity(batch.len());
+            for (d, links) in batch.into_iter().zip(links) {
+                let mut view = self.view(
+                    &mut shelf,
+                    &d.email,
+                    &d.timezone,
+                    d.subscriber_id,
+                    d.tick_at,
+                    &d.topics,
+                    &d.items,
+                )?;
+                view.manage_url = links.manage;
+                view.unsubscribe_url = links.unsubscribe;
+                sends.push((d, view));
+            }
             // Each send is its own task, so rendering spreads over the cores.
-            let outcomes: Vec<_> = futures_util::stream::iter(batch.into_iter().zip(links))
-                .map(|(d, links)| {
+            let outcomes: Vec<_> = futures_util::stream::iter(sends)
+                .map(|(d, view)| {
                     let (this, mailer, marks) = (self.clone(), mailer.clone(), marks.clone());
                     tokio::spawn(async move {
-                        this.send_one(&mailer, &marks, d, links, now, claimed).await
+                        this.send_one(&mailer, &marks, d, view, now, claimed).await
                     })
                 })
                 .buffer_unordered(SEND_CONCURRENCY)
@@ -320,7 +344,7 @@ impl Digester {
         mailer: &Mailer,
         marks: &SentMarks,
         d: PendingDigest,
-        links: EmailLinks,
+        view: DigestView,
         now: DateTime<Utc>,
         claimed: DateTime<Utc>,
     ) -> anyhow::Result<Outcome> {
@@ -334,11 +358,8 @@ impl Digester {
             tracing::info!(to = %email, "digest left to the process that took it over");
             return Ok(Outcome::Skipped);
         }
-        let mut view = self.view_of(d);
         let from = self.from()?;
         let templates = &self.templates;
-        view.manage_url = links.manage;
-        view.unsubscribe_url = links.unsubscribe;
         let result = mailer
             .send_rendered(|eight_bit| match eight_bit {
                 true => render_8bit(&view, templates, &from),
@@ -382,30 +403,24 @@ impl Digester {
             .store
             .stories_after(from, now - chrono::Duration::days(LOOKBACK_DAYS))
             .await?;
-        let by_id: HashMap<i64, &StoryRow> = stories.iter().map(|s| (s.id, s)).collect();
         let dues: Vec<Due> = due.iter().map(|(_, d)| d.clone()).collect();
+        let mut shelf = Shelf::default();
         let mut written = 0;
         for ((subscriber, d), owed) in due.iter().zip(assemble(&dues, &stories)) {
             if owed.is_empty() {
                 continue;
             }
-            let items: Vec<DigestItem> = owed
-                .iter()
-                .filter_map(|(id, t)| by_id.get(id).map(|s| digest_item(*t, s)))
-                .collect();
-            let mut clusters: Vec<i64> = items.iter().map(|i| i.cluster_id).collect();
-            clusters.sort_unstable();
-            clusters.dedup();
-            let members = self.store.story_members(&clusters).await?;
+            let wanted: Vec<i64> = owed.iter().map(|(id, _)| *id).collect();
+            shelf.stock(&self.store, wanted).await?;
             let view = self.view(
-                subscriber.id,
+                &mut shelf,
                 &subscriber.email,
                 &subscriber.timezone,
+                subscriber.id,
                 d.tick,
                 &subscriber.topics,
-                items,
-                &members,
-            );
+                &owed,
+            )?;
             // As a server with 8BITMIME gets it: UTF-8 bodies, readable in any text editor.
             let message = render_8bit(&view, &self.templates, &self.from()?)?;
             let path = dir.join(format!(
@@ -418,18 +433,6 @@ impl Digester {
             written += 1;
         }
         Ok(written)
-    }
-
-    fn view_of(&self, d: PendingDigest) -> DigestView {
-        self.view(
-            d.subscriber_id,
-            &d.email,
-            &d.timezone,
-            d.tick_at,
-            &d.topics,
-            d.items,
-            &d.members,
-        )
     }
 
     fn from(&self) -> anyhow::Result<lettre::message::Mailbox> {
@@ -452,76 +455,78 @@ impl Digester {
     }
 
     /// The email's content: stories grouped by topic, one per story (other outlets named),
-    /// newest first, capped at `max_items`.
+    /// newest first, capped at `max_items`. `items` are (item id, topic position), their
+    /// stories on `shelf`.
     #[allow(clippy::too_many_arguments)]
     fn view(
         &self,
-        subscriber_id: i64,
+        shelf: &mut Shelf,
         email: &str,
         timezone: &str,
+        subscriber_id: i64,
         tick: DateTime<Utc>,
         topic_specs: &[String],
-        items: Vec<DigestItem>,
-        members: &[StoryMember],
-    ) -> DigestView {
-        let topics: Vec<Option<Topic>> = topic_specs
+        items: &[(i64, usize)],
+    ) -> anyhow::Result<DigestView> {
+        let tz = Tz::from_str(timezone).unwrap_or(self.config.digest.timezone);
+        for spec in topic_specs {
+            if !shelf.topics.contains_key(spec) {
+                let topic = Topic::parse(spec, &self.config).ok();
+                let title = topic.as_ref().map(|t| t.describe(&self.config));
+                shelf.topics.insert(spec.clone(), (topic, title));
+            }
+        }
+        let titles: Vec<Option<String>> = topic_specs
             .iter()
-            .map(|s| Topic::parse(s, &self.config).ok())
+            .map(|s| shelf.topics.get(s).and_then(|(_, title)| title.clone()))
             .collect();
-        let mut sections: Vec<Section> = Vec::new();
+        let mut ordered: Vec<(usize, &DigestItem)> = items
+            .iter()
+            .filter_map(|(id, position)| Some((*position, shelf.items.get(id)?)))
+            .collect();
+        ordered.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.published_at.cmp(&a.1.published_at)));
         let mut seen_clusters = std::collections::HashSet::new();
-        let mut shown = 0;
+        let mut shown: Vec<(usize, i64)> = Vec::new();
         let mut more = 0;
-        let mut ordered = items;
-        ordered.sort_by(|a, b| {
-            a.topic_position
-                .cmp(&b.topic_position)
-                .then(b.published_at.cmp(&a.published_at))
-        });
-        for row in ordered {
-            let position = row.topic_position;
-            if !seen_clusters.insert(row.cluster_id) {
+        for (position, item) in ordered {
+            if !seen_clusters.insert(item.cluster_id) {
                 continue;
             }
-            if shown >= self.config.digest.max_items {
+            if shown.len() >= self.config.digest.max_items {
                 more += 1;
                 continue;
             }
-            shown += 1;
-            let title = topics
+            shown.push((position, item.id));
+        }
+        let mut sections: Vec<Section> = Vec::new();
+        for (position, id) in shown {
+            let title = titles
                 .get(position)
-                .and_then(Option::as_ref)
-                .map_or_else(|| "Tin mới".to_string(), |t| t.describe(&self.config));
+                .and_then(Option::as_deref)
+                .unwrap_or("Tin mới");
             if sections.last().is_none_or(|s| s.title != title) {
                 sections.push(Section {
-                    title,
+                    title: title.to_string(),
                     stories: Vec::new(),
                 });
             }
-            let also = members
-                .iter()
-                .filter(|m| m.cluster_id == row.cluster_id && m.id != row.id && m.url != row.url)
-                .map(|m| (m.feed_title.clone(), m.url.clone()))
-                .collect();
+            let story = shelf.prepared(id, tz, &self.templates)?;
             if let Some(section) = sections.last_mut() {
-                section.stories.push(Story {
-                    title: row.title,
-                    url: row.url,
-                    source: row.feed_title,
-                    summary: shorten(&row.text, 300),
-                    published: row.published_at,
-                    also,
-                });
+                section.stories.push(story);
             }
         }
         let base = self.config.server.base_url.to_string();
-        // Placeholders: `message` puts fresh links in; a dry run stores no tokens.
+        let topics: Vec<&Topic> = topic_specs
+            .iter()
+            .filter_map(|s| shelf.topics.get(s).and_then(|(t, _)| t.as_ref()))
+            .collect();
+        // Placeholders: the sender puts fresh links in; a dry run stores no tokens.
         let [manage_url, unsubscribe_url] =
             [Purpose::Manage, Purpose::Unsubscribe].map(|p| self.links.url(p, "dry-run"));
-        DigestView {
+        Ok(DigestView {
             to: email.to_string(),
             tick,
-            timezone: Tz::from_str(timezone).unwrap_or(self.config.digest.timezone),
+            timezone: tz,
             place: self.place(&topics),
             sections,
             more,
@@ -530,13 +535,12 @@ impl Digester {
             unsubscribe_url,
             base_url: base,
             message_id: self.message_id(subscriber_id, tick),
-        }
+        })
     }
 
     /// The subject's place: the one province all topics name, else the one category, else a
     /// general label.
-    fn place(&self, topics: &[Option<Topic>]) -> String {
-        let topics: Vec<&Topic> = topics.iter().flatten().collect();
+    fn place(&self, topics: &[&Topic]) -> String {
         let mut provinces: Vec<&String> = topics.iter().flat_map(|t| &t.provinces).collect();
         provinces.dedup();
         if provinces.len() == 1 && topics.iter().all(|t| !t.provinces.is_empty()) {
@@ -601,21 +605,79 @@ impl SentMarks {
     }
 }
 
-/// What a digest shows of a stored item matched by topic `position`.
-fn digest_item(position: usize, s: &StoryRow) -> DigestItem {
-    DigestItem {
-        topic_position: position,
-        id: s.id,
-        cluster_id: s.cluster_id,
-        url: s.url.clone(),
-        title: s.title.clone(),
-        text: s
-            .text
-            .chars()
-            .take(crate::storage::DIGEST_TEXT_CHARS)
-            .collect(),
-        published_at: s.published_at,
-        feed_title: s.feed_title.clone(),
+/// What a run has read of the stories its digests show, and those stories prepared for
+/// emails. Thousands of digests carry the same few hundred stories: each is read, and rendered
+/// for each timezone, once per run.
+#[derive(Default)]
+struct Shelf {
+    items: HashMap<i64, DigestItem>,
+    /// Other outlets carrying each item's story: (name, link).
+    also: HashMap<i64, Vec<(String, Option<String>)>>,
+    prepared: HashMap<(i64, Tz), PreparedStory>,
+    /// Each topic as written: parsed (`None`: no longer parses) and its section title.
+    topics: HashMap<String, (Option<Topic>, Option<String>)>,
+}
+
+impl Shelf {
+    /// Reads the items in `wanted` that are not on the shelf yet, with the other outlets of
+    /// their stories: two queries.
+    async fn stock(&mut self, store: &Store, wanted: Vec<i64>) -> anyhow::Result<()> {
+        let mut missing: Vec<i64> = wanted
+            .into_iter()
+            .filter(|id| !self.items.contains_key(id))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let items = store.digest_items(&missing).await?;
+        let mut clusters: Vec<i64> = items.iter().map(|i| i.cluster_id).collect();
+        clusters.sort_unstable();
+        clusters.dedup();
+        let mut members: HashMap<i64, Vec<StoryMember>> = HashMap::new();
+        for m in store.story_members(&clusters).await? {
+            members.entry(m.cluster_id).or_default().push(m);
+        }
+        for item in items {
+            let also = members
+                .get(&item.cluster_id)
+                .into_iter()
+                .flatten()
+                .filter(|m| m.id != item.id && m.url != item.url)
+                .map(|m| (m.feed_title.clone(), m.url.clone()))
+                .collect();
+            self.also.insert(item.id, also);
+            self.items.insert(item.id, item);
+        }
+        Ok(())
+    }
+
+    /// Item `id` (on the shelf) as shown to readers in `tz`.
+    fn prepared(
+        &mut self,
+        id: i64,
+        tz: Tz,
+        templates: &Templates,
+    ) -> anyhow::Result<PreparedStory> {
+        if let Some(done) = self.prepared.get(&(id, tz)) {
+            return Ok(done.clone());
+        }
+        let item = self
+            .items
+            .get(&id)
+            .with_context(|| format!("item {id} was not read"))?;
+        let story = Story {
+            title: item.title.clone(),
+            url: item.url.clone(),
+            source: item.feed_title.clone(),
+            summary: shorten(&item.text, 300),
+            published: item.published_at,
+            also: self.also.get(&id).cloned().unwrap_or_default(),
+        };
+        let done = templates.prepare(&story, tz)?;
+        self.prepared.insert((id, tz), done.clone());
+        Ok(done)
     }
 }
 

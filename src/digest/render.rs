@@ -3,6 +3,11 @@
 //! `Message`: multipart/alternative (plain text first, then HTML), UTF-8, RFC 2047 headers,
 //! the view's stable Message-ID and one-click unsubscribe headers (RFC 8058).
 //!
+//! Each story is rendered on its own first, through `digest_story.html` and `digest_story.txt`
+//! (`Templates::prepare`), and the email templates place those pieces (`story.html`,
+//! `story.text`). Thousands of digests carry the same few hundred stories: a run prepares each
+//! story once and every email that shows it reuses the pieces.
+//!
 //! This module is pure: it reads template files when asked to load them and otherwise touches
 //! no database, network or clock. It never sends mail.
 //!
@@ -19,6 +24,7 @@
 //! | `sections` | list of `{title, count, stories}` |
 //! | `story` | `{title, url (none unless http/https), source, summary, time ("07:30 28/11"), also, also_names}` |
 //! | `story.also` | list of `{name, url}`: other outlets; `also_names` is "A, B" |
+//! | `story.html`, `story.text` | the story as `digest_story.html` / `digest_story.txt` rendered it (in the email templates only) |
 //! | `manage_url`, `unsubscribe_url`, `base_url`, `to` | absolute links and the recipient |
 //!
 //! `.html` templates escape every value (story text is plain text); `.txt` templates do not.
@@ -42,13 +48,12 @@ mod headers;
 pub use headers::{ListUnsubscribe, ListUnsubscribePost};
 
 /// Everything a digest email shows. Built by the digest assembler; rendered by `render`.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct DigestView {
     pub to: String,
     /// The schedule tick this digest is for (UTC).
     pub tick: DateTime<Utc>,
     /// The subscriber's timezone: dates in the email are shown in it.
-    #[serde(skip)]
     pub timezone: Tz,
     /// A place for the subject ("Lào Cai"), or a general label ("tin tỉnh") when topics span several.
     pub place: String,
@@ -64,12 +69,17 @@ pub struct DigestView {
 }
 
 /// One topic's stories, newest first.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct Section {
     /// Human description of the topic, e.g. "Thời sự · Lào Cai · “Lào Cai” lũ".
     pub title: String,
-    pub stories: Vec<Story>,
+    pub stories: Vec<PreparedStory>,
 }
+
+/// A story ready for any number of emails: its template values and its two rendered pieces.
+/// Made by `Templates::prepare`; cheap to clone (shared).
+#[derive(Debug, Clone)]
+pub struct PreparedStory(Value);
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Story {
@@ -83,19 +93,29 @@ pub struct Story {
     pub also: Vec<(String, Option<String>)>,
 }
 
-/// File names of the three digest templates, in the operator's folder and in `templates/`.
+/// File names of the digest templates, in the operator's folder and in `templates/`.
 pub const SUBJECT_TEMPLATE: &str = "digest_subject.txt";
 pub const TEXT_TEMPLATE: &str = "digest.txt";
 pub const HTML_TEMPLATE: &str = "digest.html";
+pub const STORY_TEXT_TEMPLATE: &str = "digest_story.txt";
+pub const STORY_HTML_TEMPLATE: &str = "digest_story.html";
 
 /// The copies compiled into the binary, used for any file the operator's folder lacks.
-const BUILTIN: [(&str, &str); 3] = [
+const BUILTIN: [(&str, &str); 5] = [
     (
         SUBJECT_TEMPLATE,
         include_str!("../../templates/digest_subject.txt"),
     ),
     (TEXT_TEMPLATE, include_str!("../../templates/digest.txt")),
     (HTML_TEMPLATE, include_str!("../../templates/digest.html")),
+    (
+        STORY_TEXT_TEMPLATE,
+        include_str!("../../templates/digest_story.txt"),
+    ),
+    (
+        STORY_HTML_TEMPLATE,
+        include_str!("../../templates/digest_story.html"),
+    ),
 ];
 
 /// The compiled digest templates. Cheap to share; load once and reuse for every email.
@@ -174,6 +194,20 @@ impl Templates {
             origins.push((name, path));
         }
         Ok(Templates { env, origins })
+    }
+
+    /// `story` as shown in emails to readers in `tz`, with its pieces rendered: prepare once,
+    /// place in any number of `DigestView`s.
+    pub fn prepare(&self, story: &Story, tz: Tz) -> anyhow::Result<PreparedStory> {
+        let values = story_value(story, tz);
+        let ctx = context! { story => values.clone() };
+        let html = self.render(STORY_HTML_TEMPLATE, &ctx)?;
+        let text = self.render(STORY_TEXT_TEMPLATE, &ctx)?;
+        Ok(PreparedStory(context! {
+            html => Value::from_safe_string(html),
+            text,
+            ..values
+        }))
     }
 
     fn render(&self, name: &str, ctx: &Value) -> anyhow::Result<String> {
@@ -347,11 +381,7 @@ fn template_context(view: &DigestView) -> Value {
     let tz = view.timezone;
     let local = view.tick.with_timezone(&tz);
     let count: usize = view.sections.iter().map(|s| s.stories.len()).sum();
-    let sections: Vec<Value> = view
-        .sections
-        .iter()
-        .map(|section| section_value(section, tz))
-        .collect();
+    let sections: Vec<Value> = view.sections.iter().map(section_value).collect();
     context! {
         to => &view.to,
         place => &view.place,
@@ -368,12 +398,8 @@ fn template_context(view: &DigestView) -> Value {
     }
 }
 
-fn section_value(section: &Section, tz: Tz) -> Value {
-    let stories: Vec<Value> = section
-        .stories
-        .iter()
-        .map(|story| story_value(story, tz))
-        .collect();
+fn section_value(section: &Section) -> Value {
+    let stories: Vec<Value> = section.stories.iter().map(|s| s.0.clone()).collect();
     context! {
         title => &section.title,
         count => stories.len(),

@@ -3,9 +3,22 @@
 //! of it or none; the ledger's key makes sure no item reaches a subscriber twice.
 
 use super::stories::story_row;
-use super::{AnyRow, Dialect, Store, StoryMember, StoryRow, secs, time};
+use super::{AnyRow, Dialect, Store, StoryRow, secs, time};
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Row};
+use std::fmt::Write as _;
+
+/// A subscriber's digest for one tick, to build (see `Store::create_digests`).
+#[derive(Debug, Clone)]
+pub struct NewDigest {
+    pub subscriber_id: i64,
+    pub tick: DateTime<Utc>,
+    pub message_id: String,
+    /// (item id, position of the topic it matched); empty: the tick passes with no email.
+    pub items: Vec<(i64, usize)>,
+    /// Items up to this id have been considered for the subscriber.
+    pub cursor: i64,
+}
 
 /// A digest waiting to be sent.
 #[derive(Debug, Clone)]
@@ -18,17 +31,14 @@ pub struct PendingDigest {
     pub attempts: i64,
     pub message_id: String,
     pub topics: Vec<String>,
-    /// Its items, newest first.
-    pub items: Vec<DigestItem>,
-    /// Every item of the stories those items belong to (for "also carried by").
-    pub members: Vec<StoryMember>,
+    /// Its items: (item id, position of the topic that matched it). What they show is read
+    /// once for a whole run (`Store::digest_items`): many digests carry the same stories.
+    pub items: Vec<(i64, usize)>,
 }
 
 /// What a digest shows of one item: not the article, its text cut to what a summary needs.
 #[derive(Debug, Clone)]
 pub struct DigestItem {
-    /// Which of the subscriber's topics matched it.
-    pub topic_position: usize,
     pub id: i64,
     pub cluster_id: i64,
     pub url: Option<String>,
@@ -62,64 +72,135 @@ impl Store {
         })
     }
 
-    /// Creates the digest for `tick` with its items `(item id, topic position)`, moves the
-    /// subscriber's tick and cursor on. Returns the digest id, or `None` if this tick's digest
-    /// already exists (another process built it) or every item was already delivered.
-    pub async fn create_digest(
+    /// Builds the digests of several subscribers in one transaction: for each, its row (with
+    /// the item list), its ledger rows, and its tick and cursor moved on; a `NewDigest` with no
+    /// items only moves them (the tick passes without an email). A subscriber another process is
+    /// building right now (PostgreSQL), or whose tick already has a digest, is left alone, and
+    /// items the ledger already holds for a subscriber are dropped. Returns how many digests were
+    /// created. A few statements per group, not per subscriber: each statement is a round trip
+    /// to SQLite's worker thread or PostgreSQL's socket.
+    pub async fn create_digests(
         &self,
-        subscriber_id: i64,
-        tick: DateTime<Utc>,
-        message_id: &str,
-        items: &[(i64, usize)],
-        cursor: i64,
+        digests: &[NewDigest],
         now: DateTime<Utc>,
-    ) -> anyhow::Result<Option<i64>> {
+    ) -> anyhow::Result<usize> {
+        if digests.is_empty() {
+            return Ok(0);
+        }
         on_pool!(self, subscribers = super::subscribers, |pool| {
             let (_turn, mut tx) = self.write(pool).await?;
-            if !subscribers::build_turn(&mut tx, subscriber_id).await? {
-                return Ok(None);
-            }
-            // On a conflict another process built this tick's digest (and moved the cursor).
-            let created: Option<i64> = sqlx::query_scalar(Db::sql(
-                "INSERT INTO digests (subscriber_id, tick_at, next_attempt_at, message_id, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?3) ON CONFLICT (subscriber_id, tick_at) DO NOTHING RETURNING id",
-            ))
-            .bind(subscriber_id)
-            .bind(secs(tick))
-            .bind(secs(now))
-            .bind(message_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let mut digest = None;
-            if let Some(id) = created {
-                // One statement per chunk, not per item: each statement is a round trip to
-                // SQLite's worker thread (or PostgreSQL's socket), and a digest holds dozens.
-                let mut kept = 0;
-                for chunk in items.chunks(400) {
+            let ids: Vec<i64> = digests.iter().map(|d| d.subscriber_id).collect();
+            let turns = subscribers::build_turns(&mut tx, &ids).await?;
+            let mine: Vec<&NewDigest> = digests
+                .iter()
+                .filter(|d| turns.contains(&d.subscriber_id))
+                .collect();
+            // What the ledger already holds of the owed items (normally nothing: owed items are
+            // past the cursor; a race between processes can leave some behind it).
+            let mut delivered = std::collections::HashSet::new();
+            let first = mine
+                .iter()
+                .flat_map(|d| d.items.iter().map(|(i, _)| *i))
+                .min();
+            if let Some(first) = first {
+                for chunk in mine.chunks(500) {
                     let mut q = QueryBuilder::<Db>::new(
-                        "INSERT INTO deliveries (subscriber_id, item_id, digest_id, topic_position) ",
+                        "SELECT subscriber_id, item_id FROM deliveries WHERE item_id >= ",
                     );
-                    q.push_values(chunk, |mut row, (item, topic)| {
-                        row.push_bind(subscriber_id)
-                            .push_bind(*item)
-                            .push_bind(id)
-                            .push_bind(*topic as i64);
-                    });
-                    q.push(" ON CONFLICT (subscriber_id, item_id) DO NOTHING");
-                    kept += q.build().execute(&mut *tx).await?.rows_affected();
+                    q.push_bind(first).push(" AND subscriber_id IN (");
+                    let mut list = q.separated(", ");
+                    for d in chunk {
+                        list.push_bind(d.subscriber_id);
+                    }
+                    q.push(")");
+                    for r in q.build().fetch_all(&mut *tx).await? {
+                        delivered
+                            .insert((r.col::<i64>("subscriber_id")?, r.col::<i64>("item_id")?));
+                    }
                 }
-                if kept == 0 {
-                    sqlx::query(Db::sql("DELETE FROM digests WHERE id = ?1"))
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                } else {
-                    digest = Some(id);
+            }
+            let owed: Vec<(&NewDigest, Vec<(i64, usize)>)> = mine
+                .iter()
+                .map(|d| {
+                    let items = d
+                        .items
+                        .iter()
+                        .filter(|(i, _)| !delivered.contains(&(d.subscriber_id, *i)))
+                        .copied()
+                        .collect();
+                    (*d, items)
+                })
+                .collect();
+            // Digest rows; on a conflict another process built that tick (and moved the cursor).
+            let mut created: std::collections::HashMap<i64, i64> = Default::default();
+            let with_items: Vec<&(&NewDigest, Vec<(i64, usize)>)> =
+                owed.iter().filter(|(_, items)| !items.is_empty()).collect();
+            for chunk in with_items.chunks(500) {
+                let mut q = QueryBuilder::<Db>::new(
+                    "INSERT INTO digests (subscriber_id, tick_at, next_attempt_at, message_id, created_at, items) ",
+                );
+                q.push_values(chunk, |mut row, (d, items)| {
+                    row.push_bind(d.subscriber_id)
+                        .push_bind(secs(d.tick))
+                        .push_bind(secs(now))
+                        .push_bind(d.message_id.as_str())
+                        .push_bind(secs(now))
+                        .push_bind(item_list(items));
+                });
+                q.push(
+                    " ON CONFLICT (subscriber_id, tick_at) DO NOTHING RETURNING id, subscriber_id",
+                );
+                for r in q.build().fetch_all(&mut *tx).await? {
+                    created.insert(r.col("subscriber_id")?, r.col("id")?);
                 }
-                subscribers::advance(&mut tx, subscriber_id, tick, cursor).await?;
+            }
+            let ledger: Vec<(i64, i64, i64, usize)> = with_items
+                .iter()
+                .filter_map(|(d, items)| Some((created.get(&d.subscriber_id)?, d, items)))
+                .flat_map(|(id, d, items)| {
+                    items.iter().map(|(i, t)| (d.subscriber_id, *i, *id, *t))
+                })
+                .collect();
+            for chunk in ledger.chunks(400) {
+                let mut q = QueryBuilder::<Db>::new(
+                    "INSERT INTO deliveries (subscriber_id, item_id, digest_id, topic_position) ",
+                );
+                q.push_values(chunk, |mut row, (subscriber, item, digest, topic)| {
+                    row.push_bind(*subscriber)
+                        .push_bind(*item)
+                        .push_bind(*digest)
+                        .push_bind(*topic as i64);
+                });
+                q.push(" ON CONFLICT (subscriber_id, item_id) DO NOTHING");
+                q.build().execute(&mut *tx).await?;
+            }
+            // Ticks and cursors move for the digests made and the ticks passed, never for a
+            // tick another process built.
+            let moved: Vec<&NewDigest> = owed
+                .iter()
+                .filter(|(d, items)| items.is_empty() || created.contains_key(&d.subscriber_id))
+                .map(|(d, _)| *d)
+                .collect();
+            for chunk in moved.chunks(500) {
+                let mut q = QueryBuilder::<Db>::new(
+                    "UPDATE subscribers SET last_tick_at = v.column2,
+                        cursor_item_id = CASE WHEN subscribers.cursor_item_id > v.column3
+                            THEN subscribers.cursor_item_id ELSE v.column3 END
+                     FROM (",
+                );
+                q.push_values(chunk, |mut row, d| {
+                    row.push_bind(d.subscriber_id)
+                        .push_bind(secs(d.tick))
+                        .push_bind(d.cursor);
+                });
+                q.push(
+                    ") AS v WHERE subscribers.id = v.column1
+                       AND COALESCE(subscribers.last_tick_at, 0) < v.column2",
+                );
+                q.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
-            Ok(digest)
+            Ok(created.len())
         })
     }
 
@@ -141,7 +222,7 @@ impl Store {
                     WHERE state = 'pending' AND next_attempt_at <= ?3
                       AND (lease_until IS NULL OR lease_until < ?3)
                     ORDER BY next_attempt_at, id LIMIT ?4 /*FOR UPDATE SKIP LOCKED*/)
-                 RETURNING id, subscriber_id, tick_at, attempts, message_id, next_attempt_at,
+                 RETURNING id, subscriber_id, tick_at, attempts, message_id, next_attempt_at, items,
                     (SELECT s.email FROM subscribers s WHERE s.id = digests.subscriber_id) AS email,
                     (SELECT s.timezone FROM subscribers s WHERE s.id = digests.subscriber_id) AS timezone",
             ))
@@ -182,57 +263,68 @@ impl Store {
         })?;
         out.sort_by_key(|(next, d)| (*next, d.id));
         let mut out: Vec<PendingDigest> = out.into_iter().map(|(_, d)| d).collect();
-        // What the emails show, for the whole batch in two queries (not two per digest).
-        let ids: Vec<i64> = out.iter().map(|d| d.id).collect();
-        let mut items = self.digest_items(&ids).await?;
-        let mut clusters: Vec<i64> = items.values().flatten().map(|i| i.cluster_id).collect();
-        clusters.sort_unstable();
-        clusters.dedup();
-        let members = self.story_members(&clusters).await?;
-        for d in &mut out {
-            d.items = items.remove(&d.id).unwrap_or_default();
-            let wanted: std::collections::HashSet<i64> =
-                d.items.iter().map(|i| i.cluster_id).collect();
-            d.members = members
-                .iter()
-                .filter(|m| wanted.contains(&m.cluster_id))
-                .cloned()
-                .collect();
+        // Digests built before their rows carried the list: from the ledger.
+        let unlisted: Vec<i64> = out
+            .iter()
+            .filter(|d| d.items.is_empty())
+            .map(|d| d.id)
+            .collect();
+        if !unlisted.is_empty() {
+            let mut ledger = self.ledger_items(&unlisted).await?;
+            for d in out.iter_mut().filter(|d| d.items.is_empty()) {
+                d.items = ledger.remove(&d.id).unwrap_or_default();
+            }
         }
         Ok(out)
     }
 
-    /// The items of each digest in `digest_ids`, newest first, in one query.
-    async fn digest_items(
+    /// The ledger's items of each digest in `digest_ids`.
+    async fn ledger_items(
         &self,
         digest_ids: &[i64],
-    ) -> anyhow::Result<std::collections::HashMap<i64, Vec<DigestItem>>> {
-        let mut out: std::collections::HashMap<i64, Vec<DigestItem>> = Default::default();
-        if digest_ids.is_empty() {
-            return Ok(out);
-        }
-        let rows = on_pool!(self, |pool| {
+    ) -> anyhow::Result<std::collections::HashMap<i64, Vec<(i64, usize)>>> {
+        let mut out: std::collections::HashMap<i64, Vec<(i64, usize)>> = Default::default();
+        on_pool!(self, |pool| {
             let mut q = QueryBuilder::<Db>::new(
-                "SELECT d.digest_id, d.topic_position, i.id, COALESCE(i.cluster_id, i.id) AS cluster_id,
-                    i.url, i.title, substr(i.text, 1, ",
-            );
-            q.push(DIGEST_TEXT_CHARS.to_string()).push(
-                ") AS text, i.published_at, COALESCE(f.configured_title, f.title, f.id) AS feed_title
-                 FROM deliveries d JOIN items i ON i.id = d.item_id JOIN feeds f ON f.id = i.feed_id
-                 WHERE d.digest_id IN (",
+                "SELECT digest_id, item_id, topic_position FROM deliveries WHERE digest_id IN (",
             );
             let mut list = q.separated(", ");
             for id in digest_ids {
                 list.push_bind(*id);
             }
-            q.push(") ORDER BY d.digest_id, i.published_at DESC, i.id DESC");
-            let rows = q.build().fetch_all(pool).await?;
-            rows.iter()
-                .map(|r| Ok((r.col::<i64>("digest_id")?, digest_item(r)?)))
-                .collect::<anyhow::Result<Vec<_>>>()
-        })?;
-        for (digest, item) in rows {
-            out.entry(digest).or_default().push(item);
+            q.push(") ORDER BY digest_id, item_id");
+            for r in q.build().fetch_all(pool).await? {
+                out.entry(r.col("digest_id")?).or_default().push((
+                    r.col("item_id")?,
+                    r.col::<i64>("topic_position")?.max(0) as usize,
+                ));
+            }
+        });
+        Ok(out)
+    }
+
+    /// What digests show of the items in `ids` (text cut to `DIGEST_TEXT_CHARS` in the query),
+    /// in one query per few hundred.
+    pub async fn digest_items(&self, ids: &[i64]) -> anyhow::Result<Vec<DigestItem>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            on_pool!(self, |pool| {
+                let mut q = QueryBuilder::<Db>::new(
+                    "SELECT i.id, COALESCE(i.cluster_id, i.id) AS cluster_id, i.url, i.title, substr(i.text, 1, ",
+                );
+                q.push(DIGEST_TEXT_CHARS.to_string()).push(
+                    ") AS text, i.published_at, COALESCE(f.configured_title, f.title, f.id) AS feed_title
+                     FROM items i JOIN feeds f ON f.id = i.feed_id WHERE i.id IN (",
+                );
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                for r in q.build().fetch_all(pool).await? {
+                    out.push(digest_item(&r)?);
+                }
+            });
         }
         Ok(out)
     }
@@ -390,14 +482,39 @@ fn pending_row(r: &impl AnyRow) -> anyhow::Result<PendingDigest> {
         attempts: r.col("attempts")?,
         message_id: r.col("message_id")?,
         topics: Vec::new(),
-        items: Vec::new(),
-        members: Vec::new(),
+        items: r
+            .col::<Option<String>>("items")?
+            .map(|list| parse_item_list(&list))
+            .transpose()?
+            .unwrap_or_default(),
     })
+}
+
+/// A digest's items as stored on its row: "item:topic,item:topic".
+fn item_list(items: &[(i64, usize)]) -> String {
+    let mut out = String::with_capacity(items.len() * 8);
+    for (n, (item, topic)) in items.iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{item}:{topic}");
+    }
+    out
+}
+
+fn parse_item_list(list: &str) -> anyhow::Result<Vec<(i64, usize)>> {
+    list.split(',')
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            let (item, topic) = e.split_once(':').unwrap_or((e, "0"));
+            Ok((item.parse()?, topic.parse()?))
+        })
+        .collect::<anyhow::Result<_>>()
+        .map_err(|e: anyhow::Error| anyhow::anyhow!("digest item list {list:?}: {e}"))
 }
 
 fn digest_item(r: &impl AnyRow) -> anyhow::Result<DigestItem> {
     Ok(DigestItem {
-        topic_position: r.col::<i64>("topic_position")?.max(0) as usize,
         id: r.col("id")?,
         cluster_id: r.col("cluster_id")?,
         url: r.col("url")?,

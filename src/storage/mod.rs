@@ -106,7 +106,7 @@ mod selfservice;
 mod stories;
 mod subscribers;
 
-pub use digests::{DIGEST_TEXT_CHARS, DigestItem, PendingDigest};
+pub use digests::{DIGEST_TEXT_CHARS, DigestItem, NewDigest, PendingDigest};
 pub use feeds::{FeedRow, FeedState, FeedUpdate};
 pub use items::{ItemRow, StoreCounts};
 pub use selfservice::{NewToken, SignUp, TokenRow};
@@ -160,6 +160,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "unclustered order",
         include_str!("../../migrations/sqlite/0006_unclustered_order.sql"),
     ),
+    (
+        7,
+        "digest item lists",
+        include_str!("../../migrations/sqlite/0007_digest_item_lists.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -192,6 +197,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "unclustered order",
         include_str!("../../migrations/postgres/0006_unclustered_order.sql"),
+    ),
+    (
+        7,
+        "digest item lists",
+        include_str!("../../migrations/postgres/0007_digest_item_lists.sql"),
     ),
 ];
 

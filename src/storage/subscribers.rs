@@ -131,23 +131,6 @@ impl Store {
             Ok(true)
         })
     }
-
-    /// Records a tick that owed nothing: the subscriber's tick and cursor move on.
-    pub async fn pass_tick(
-        &self,
-        subscriber_id: i64,
-        tick: DateTime<Utc>,
-        cursor: i64,
-    ) -> anyhow::Result<()> {
-        on_pool!(self, d, |pool| {
-            let (_turn, mut tx) = self.write(pool).await?;
-            if d::build_turn(&mut tx, subscriber_id).await? {
-                d::advance(&mut tx, subscriber_id, tick, cursor).await?;
-            }
-            tx.commit().await?;
-        });
-        Ok(())
-    }
 }
 
 impl Store {
@@ -237,42 +220,24 @@ pub(super) fn subscriber_row(r: &impl AnyRow) -> anyhow::Result<Subscriber> {
 }
 
 both_dialects! {
-/// Whether this transaction may build (or pass) the subscriber's digest now. On PostgreSQL,
+/// Which of these subscribers' digests this transaction may build (or pass) now. On PostgreSQL,
 /// processes building the same tick would otherwise queue behind each other's uncommitted
-/// digest row and advance in lockstep; with a transaction-scoped advisory lock per subscriber a
-/// process finding it taken moves on (the holder builds it), so they split the subscribers.
+/// digest rows and advance in lockstep; with a transaction-scoped advisory lock per subscriber a
+/// process finding one taken moves on (the holder builds it), so they split the subscribers.
 /// SQLite's single writer needs no such turn.
-pub(in crate::storage) async fn build_turn(tx: &mut Conn, subscriber_id: i64) -> anyhow::Result<bool> {
-    if !<Db as Dialect>::POSTGRES {
-        return Ok(true);
-    }
-    Ok(sqlx::query_scalar(Db::sql(
-        "SELECT pg_try_advisory_xact_lock(8, CAST(?1 % 2147483647 AS INTEGER))",
-    ))
-    .bind(subscriber_id)
-    .fetch_one(tx)
-    .await?)
-}
-
-/// Moves a subscriber's tick and item cursor on, unless that tick was already handled: several
-/// processes may build the same tick, and only the one whose digest (or pass) counted moves the
-/// cursor, so items stored meanwhile wait for the next tick instead of being skipped.
-pub(in crate::storage) async fn advance(
+pub(in crate::storage) async fn build_turns(
     tx: &mut Conn,
-    subscriber_id: i64,
-    tick: DateTime<Utc>,
-    cursor: i64,
-) -> anyhow::Result<()> {
-    sqlx::query(Db::sql(
-        "UPDATE subscribers SET last_tick_at = ?2,
-            cursor_item_id = CASE WHEN cursor_item_id > ?3 THEN cursor_item_id ELSE ?3 END
-         WHERE id = ?1 AND COALESCE(last_tick_at, 0) < ?2",
-    ))
-    .bind(subscriber_id)
-    .bind(secs(tick))
-    .bind(cursor)
-    .execute(tx)
-    .await?;
-    Ok(())
+    subscriber_ids: &[i64],
+) -> anyhow::Result<std::collections::HashSet<i64>> {
+    if !<Db as Dialect>::POSTGRES || subscriber_ids.is_empty() {
+        return Ok(subscriber_ids.iter().copied().collect());
+    }
+    let mut q = sqlx::QueryBuilder::<Db>::new("SELECT v.column1 AS id FROM (");
+    q.push_values(subscriber_ids, |mut row, id| {
+        row.push_bind(*id);
+    });
+    q.push(") AS v WHERE pg_try_advisory_xact_lock(8, CAST(v.column1 % 2147483647 AS INTEGER))");
+    let rows = q.build().fetch_all(&mut *tx).await?;
+    rows.iter().map(|r| r.col::<i64>("id")).collect()
 }
 }

@@ -23,9 +23,8 @@ fn story(title: &str, url: &str, source: &str, published: DateTime<Utc>) -> Stor
     }
 }
 
-/// Four stories in two sections, one carried by other outlets, three more left out. The tick is
-/// 00:30 UTC on 28/11, which is 07:30 the same day in Vietnam.
-fn view() -> DigestView {
+/// Four stories in two sections (the second and fourth are plain), one carried by other outlets.
+fn stories() -> [Vec<Story>; 2] {
     let mut flood = story(
         "Lào Cai khắc phục hậu quả lũ quét ở Bát Xát",
         "https://baolaocai.vn/bai/lu-quet-bat-xat",
@@ -39,42 +38,60 @@ fn view() -> DigestView {
         ),
         ("VnExpress".to_string(), None),
     ];
+    [
+        vec![
+            flood,
+            story(
+                "Hội nghị Ban Chấp hành Đảng bộ tỉnh",
+                "https://baolaocai.vn/bai/hoi-nghi",
+                "Báo Lào Cai",
+                at(2025, 11, 27, 9, 0),
+            ),
+        ],
+        vec![
+            story(
+                "Giá chè & quế <rẻ>",
+                "https://baoyenbai.com.vn/gia-che?a=1&b=2",
+                "Báo Yên Bái",
+                at(2025, 11, 27, 3, 5),
+            ),
+            story(
+                "Nông dân Văn Bàn thu hoạch quế",
+                "https://baolaocai.vn/bai/que-van-ban",
+                "Báo Lào Cai",
+                at(2025, 11, 26, 10, 0),
+            ),
+        ],
+    ]
+}
+
+const SECTION_TITLES: [&str; 2] = ["Thời sự · Lào Cai", "Kinh tế · “giá chè”"];
+
+/// The four stories of `stories()`, three more left out. The tick is 00:30 UTC on 28/11, which
+/// is 07:30 the same day in Vietnam.
+fn view() -> DigestView {
+    view_of(stories(), chrono_tz::Asia::Ho_Chi_Minh)
+}
+
+fn view_of(stories: [Vec<Story>; 2], timezone: Tz) -> DigestView {
+    let templates = Templates::builtin();
+    let sections = stories
+        .iter()
+        .zip(SECTION_TITLES)
+        .map(|(stories, title)| Section {
+            title: title.to_string(),
+            stories: stories
+                .iter()
+                .map(|s| templates.prepare(s, timezone).expect("prepares"))
+                .collect(),
+        })
+        .collect();
     DigestView {
         to: "Chị Hoa <hoa@example.vn>".to_string(),
         tick: at(2025, 11, 28, 0, 30),
-        timezone: chrono_tz::Asia::Ho_Chi_Minh,
+        timezone,
         place: "Lào Cai".to_string(),
-        sections: vec![
-            Section {
-                title: "Thời sự · Lào Cai".to_string(),
-                stories: vec![
-                    flood,
-                    story(
-                        "Hội nghị Ban Chấp hành Đảng bộ tỉnh",
-                        "https://baolaocai.vn/bai/hoi-nghi",
-                        "Báo Lào Cai",
-                        at(2025, 11, 27, 9, 0),
-                    ),
-                ],
-            },
-            Section {
-                title: "Kinh tế · “giá chè”".to_string(),
-                stories: vec![
-                    story(
-                        "Giá chè & quế <rẻ>",
-                        "https://baoyenbai.com.vn/gia-che?a=1&b=2",
-                        "Báo Yên Bái",
-                        at(2025, 11, 27, 3, 5),
-                    ),
-                    story(
-                        "Nông dân Văn Bàn thu hoạch quế",
-                        "https://baolaocai.vn/bai/que-van-ban",
-                        "Báo Lào Cai",
-                        at(2025, 11, 26, 10, 0),
-                    ),
-                ],
-            },
-        ],
+        sections,
         more: 3,
         more_url: Some("https://tin.example.vn/feeds/thoi-su.xml".to_string()),
         manage_url: "https://tin.example.vn/quan-ly/tok123".to_string(),
@@ -129,10 +146,10 @@ fn both_parts_decode_to_vietnamese_text_with_every_story() {
     let raw = formatted(&view(), &Templates::builtin());
     let mail = parsed(&raw);
     let (text, html) = parts(&mail);
-    for section in &view().sections {
-        assert!(text.contains(&section.title), "text has {}", section.title);
-        assert!(html.contains(&escape_html(&section.title)));
-        for story in &section.stories {
+    for (title, stories) in SECTION_TITLES.iter().zip(stories()) {
+        assert!(text.contains(title), "text has {title}");
+        assert!(html.contains(&escape_html(title)));
+        for story in &stories {
             assert!(text.contains(&story.title), "text has {}", story.title);
             assert!(
                 html.contains(&escape_html(&story.title)),
@@ -305,9 +322,10 @@ fn html_has_no_images_scripts_or_remote_styles() {
 
 #[test]
 fn links_that_are_not_http_are_dropped_but_the_story_stays() {
-    let mut v = view();
-    v.sections[0].stories[0].url = Some("javascript:alert(1)".to_string());
-    v.sections[0].stories[0].also[0].1 = Some("data:text/html,x".to_string());
+    let mut stories = stories();
+    stories[0][0].url = Some("javascript:alert(1)".to_string());
+    stories[0][0].also[0].1 = Some("data:text/html,x".to_string());
+    let v = view_of(stories, chrono_tz::Asia::Ho_Chi_Minh);
     let (text, html) = parts(&parsed(&formatted(&v, &Templates::builtin())));
     for part in [&text, &html] {
         assert!(!part.contains("javascript:"));
@@ -337,6 +355,41 @@ fn a_template_in_the_operators_folder_overrides_the_builtin_one() {
     assert!(
         text.contains("Nông dân Văn Bàn thu hoạch quế"),
         "built-in text part"
+    );
+}
+
+#[test]
+fn an_operators_story_template_shapes_every_story() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join(STORY_HTML_TEMPLATE),
+        "<p class=\"tin\">{{ story.source }}: {{ story.title }}</p>\n",
+    )
+    .expect("write");
+    let templates = Templates::load(dir.path()).expect("loads");
+    let story = &stories()[1][0];
+    let prepared = templates
+        .prepare(story, chrono_tz::Asia::Ho_Chi_Minh)
+        .expect("prepares");
+    let v = DigestView {
+        sections: vec![Section {
+            title: "Kinh tế".to_string(),
+            stories: vec![prepared],
+        }],
+        ..view()
+    };
+    let (text, html) = parts(&parsed(&formatted(&v, &templates)));
+    assert!(
+        html.contains("<p class=\"tin\">Báo Yên Bái: Giá chè &amp; quế &lt;rẻ&gt;</p>"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("font-weight:bold"),
+        "the built-in story piece is not used"
+    );
+    assert!(
+        text.contains("* Giá chè & quế <rẻ>"),
+        "built-in text piece: {text}"
     );
 }
 
@@ -418,9 +471,10 @@ fn templates_can_be_shared_between_tasks() {
 
 #[test]
 fn an_eight_bit_digest_carries_the_same_parts_as_utf8_with_short_lines() {
-    let mut v = view();
+    let mut stories = stories();
     // A summary long enough to need breaking (Vietnamese: most letters are 2–3 bytes).
-    v.sections[0].stories[0].summary = "Mưa lớn kéo dài gây sạt lở đất ở Bát Xát. ".repeat(40);
+    stories[0][0].summary = "Mưa lớn kéo dài gây sạt lở đất ở Bát Xát. ".repeat(40);
+    let v = view_of(stories, chrono_tz::Asia::Ho_Chi_Minh);
     let seven = render(&v, &Templates::builtin(), &from())
         .expect("renders")
         .formatted();
