@@ -268,6 +268,42 @@ async fn a_4xx_is_retried_and_a_5xx_fails_only_that_digest_then_marks_bouncing()
 }
 
 #[tokio::test]
+async fn a_delivered_digest_clears_the_count_of_refusals() {
+    crate::support::db::each_database(async || {
+        if !SmtpServer::available() {
+            return;
+        }
+        let smtp = SmtpServer::start_rejecting(&[Refusal::rcpt("*@flaky.vn", 550).times(1)]);
+        let w = world(
+            smtp,
+            &[
+                ("once@flaky.vn", "category=thoi-su"),
+                ("ok@example.vn", "category=thoi-su"),
+            ],
+        )
+        .await;
+        let failures =
+            || w.app.scalar("SELECT failed_digests FROM subscribers WHERE email = 'once@flaky.vn'");
+        let tick = Utc::now() + Duration::minutes(10);
+        w.digester.build_due(tick).await.unwrap();
+        let s = w.digester.send_due(&w.mailer, tick).await.unwrap();
+        assert_eq!((s.sent, s.failed), (1, 1));
+        assert_eq!(failures().await, 1);
+        // A new item, a new digest, and this time the address takes it.
+        let t = tick + Duration::hours(1);
+        let fresh = LAO_CAI.replacen("<item>", "<item><title>Tin mới</title><guid>extra</guid><pubDate>Sat, 28 Nov 2026 08:00:00 +0700</pubDate></item><item>", 1);
+        w.fixtures.set("/lc.rss", Route::ok(fresh));
+        w.app.poll_all().await;
+        w.digester.build_due(t).await.unwrap();
+        let s = w.digester.send_due(&w.mailer, t).await.unwrap();
+        assert_eq!((s.sent, s.failed), (2, 0));
+        assert_eq!(w.smtp.messages_to("once@flaky.vn").len(), 1);
+        assert_eq!(failures().await, 0, "a delivery resets the count");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_smtp_server_dying_mid_run_loses_nothing_and_sends_nothing_twice() {
     crate::support::db::each_database(async || {
         if !SmtpServer::available() {

@@ -348,7 +348,7 @@ impl Digester {
         now: DateTime<Utc>,
         claimed: DateTime<Utc>,
     ) -> anyhow::Result<Outcome> {
-        let (id, email, attempts) = (d.id, d.email.clone(), d.attempts);
+        let (id, email, attempts, failures) = (d.id, d.email.clone(), d.attempts, d.failures);
         // A slow relay can make a batch outlast its lease; past half of it, each send first
         // makes sure the digest is still this process's (and extends the lease), so another
         // process that took it over is never doubled.
@@ -376,7 +376,7 @@ impl Digester {
         }
         Ok(match result {
             Ok(()) => {
-                marks.record(id).await?;
+                marks.record(id, failures > 0).await?;
                 Outcome::Sent
             }
             Err(e) if e.transient => {
@@ -563,29 +563,29 @@ impl Digester {
 /// way share the next one: one transaction per group instead of one per email.
 #[derive(Clone)]
 struct SentMarks {
-    jobs:
-        tokio::sync::mpsc::UnboundedSender<(i64, tokio::sync::oneshot::Sender<Result<(), String>>)>,
+    jobs: tokio::sync::mpsc::UnboundedSender<SentMark>,
 }
+
+/// A digest delivered: its id, whether its subscriber had failures to reset, and who waits.
+type SentMark = (i64, bool, tokio::sync::oneshot::Sender<Result<(), String>>);
 
 impl SentMarks {
     /// The writer task ends when the last handle is dropped.
     fn start(store: Store) -> SentMarks {
-        let (jobs, mut queue) = tokio::sync::mpsc::unbounded_channel::<(
-            i64,
-            tokio::sync::oneshot::Sender<Result<(), String>>,
-        )>();
+        let (jobs, mut queue) = tokio::sync::mpsc::unbounded_channel::<SentMark>();
         tokio::spawn(async move {
             while let Some(first) = queue.recv().await {
                 let mut group = vec![first];
                 while let Ok(next) = queue.try_recv() {
                     group.push(next);
                 }
-                let ids: Vec<i64> = group.iter().map(|(id, _)| *id).collect();
+                let ids: Vec<i64> = group.iter().map(|(id, _, _)| *id).collect();
+                let clear = group.iter().any(|(_, clear, _)| *clear);
                 let written = store
-                    .mark_digests_sent(&ids, Utc::now())
+                    .mark_digests_sent(&ids, clear, Utc::now())
                     .await
                     .map_err(|e| format!("{e:#}"));
-                for (_, done) in group {
+                for (_, _, done) in group {
                     let _ = done.send(written.clone());
                 }
             }
@@ -593,10 +593,10 @@ impl SentMarks {
         SentMarks { jobs }
     }
 
-    async fn record(&self, digest_id: i64) -> anyhow::Result<()> {
+    async fn record(&self, digest_id: i64, clear_failures: bool) -> anyhow::Result<()> {
         let (done, written) = tokio::sync::oneshot::channel();
         self.jobs
-            .send((digest_id, done))
+            .send((digest_id, clear_failures, done))
             .map_err(|_| anyhow::anyhow!("the sent-mark writer stopped"))?;
         written
             .await

@@ -29,6 +29,8 @@ pub struct PendingDigest {
     pub timezone: String,
     pub tick_at: DateTime<Utc>,
     pub attempts: i64,
+    /// The subscriber's permanent failures in a row when the digest was claimed.
+    pub failures: i64,
     pub message_id: String,
     pub topics: Vec<String>,
     /// Its items: (item id, position of the topic that matched it). What they show is read
@@ -224,7 +226,8 @@ impl Store {
                     ORDER BY next_attempt_at, id LIMIT ?4 /*FOR UPDATE SKIP LOCKED*/)
                  RETURNING id, subscriber_id, tick_at, attempts, message_id, next_attempt_at, items,
                     (SELECT s.email FROM subscribers s WHERE s.id = digests.subscriber_id) AS email,
-                    (SELECT s.timezone FROM subscribers s WHERE s.id = digests.subscriber_id) AS timezone",
+                    (SELECT s.timezone FROM subscribers s WHERE s.id = digests.subscriber_id) AS timezone,
+                    (SELECT s.failed_digests FROM subscribers s WHERE s.id = digests.subscriber_id) AS failures",
             ))
             .bind(self.owner())
             .bind(self.lease_until(now))
@@ -330,22 +333,24 @@ impl Store {
     }
 
     pub async fn mark_digest_sent(&self, digest_id: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
-        self.mark_digests_sent(&[digest_id], now).await
+        self.mark_digests_sent(&[digest_id], true, now).await
     }
 
-    /// Records several digests as sent in one transaction (the outbox groups the sends that end
-    /// while a commit is under way).
+    /// Records several digests as sent (the outbox groups the sends that end while a write is
+    /// under way). `clear_failures`: some of their subscribers had permanent failures counted
+    /// (`PendingDigest::failures`), which a delivery resets; without it, and for up to 500
+    /// digests, this is a single statement, its own transaction.
     pub async fn mark_digests_sent(
         &self,
         digest_ids: &[i64],
+        clear_failures: bool,
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
         if digest_ids.is_empty() {
             return Ok(());
         }
         on_pool!(self, |pool| {
-            let (_turn, mut tx) = self.write(pool).await?;
-            for chunk in digest_ids.chunks(500) {
+            let sent = |chunk: &[i64]| {
                 let mut q =
                     QueryBuilder::<Db>::new("UPDATE digests SET state = 'sent', sent_at = ");
                 q.push_bind(secs(now)).push(
@@ -357,7 +362,19 @@ impl Store {
                     list.push_bind(*id);
                 }
                 q.push(")");
-                q.build().execute(&mut *tx).await?;
+                q
+            };
+            if !clear_failures && digest_ids.len() <= 500 {
+                let _turn = self.write_turn::<Db>().await;
+                sent(digest_ids).build().execute(pool).await?;
+                return Ok(());
+            }
+            let (_turn, mut tx) = self.write(pool).await?;
+            for chunk in digest_ids.chunks(500) {
+                sent(chunk).build().execute(&mut *tx).await?;
+                if !clear_failures {
+                    continue;
+                }
                 let mut q = QueryBuilder::<Db>::new(
                     "UPDATE subscribers SET failed_digests = 0 WHERE failed_digests <> 0
                      AND id IN (SELECT subscriber_id FROM digests WHERE id IN (",
@@ -480,6 +497,7 @@ fn pending_row(r: &impl AnyRow) -> anyhow::Result<PendingDigest> {
         timezone: r.col::<Option<String>>("timezone")?.unwrap_or_default(),
         tick_at: time(r.col("tick_at")?),
         attempts: r.col("attempts")?,
+        failures: r.col::<Option<i64>>("failures")?.unwrap_or(0),
         message_id: r.col("message_id")?,
         topics: Vec::new(),
         items: r

@@ -386,6 +386,15 @@ impl Store {
         Ok((Some(guard), tx))
     }
 
+    /// The single-writer turn alone (SQLite; nothing on PostgreSQL), for a write that is one
+    /// statement and so its own transaction.
+    async fn write_turn<DB: Dialect>(&self) -> Turn {
+        if DB::POSTGRES {
+            return None;
+        }
+        Some(self.write_gate.clone().lock_owned().await)
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> anyhow::Result<()> {
         on_pool!(self, |pool| {
