@@ -406,3 +406,45 @@ async fn a_sigkill_between_sends_loses_nothing_and_the_restart_finishes_the_run(
     })
     .await;
 }
+
+/// Lines that start with a dot, and one that is only a dot (which would end the message early
+/// unless doubled), arrive as they were sent, whether the server takes pipelined commands or
+/// not.
+#[tokio::test]
+async fn pipelined_and_one_at_a_time_transactions_deliver_the_same_bytes() {
+    if !SmtpServer::available() {
+        return;
+    }
+    let body = ".mot dong bat dau bang dau cham\r\n..hai cham\r\nbinh thuong\r\n.\r\ncuoi\r\n";
+    for pipelining in [true, false] {
+        let smtp = SmtpServer::start();
+        if !pipelining {
+            smtp.without_pipelining();
+        }
+        let mailer = Mailer::from_url(&smtp.url(), std::path::Path::new(".")).unwrap();
+        let message = lettre::Message::builder()
+            .from("Tin tỉnh <ban-tin@tin.example.vn>".parse().unwrap())
+            .to("doc-gia@example.vn".parse().unwrap())
+            .subject("Thử dấu chấm")
+            .body(body.to_string())
+            .unwrap();
+        let sent = message.formatted();
+        mailer.send(message).await.unwrap();
+        mailer.close().await;
+        let got = smtp.messages_to("doc-gia@example.vn");
+        assert_eq!(got.len(), 1, "pipelining {pipelining}");
+        let trim = |b: &[u8]| {
+            let mut b = b.to_vec();
+            while b.ends_with(b"\r\n") {
+                b.truncate(b.len() - 2);
+            }
+            b
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&trim(&got[0].raw)),
+            String::from_utf8_lossy(&trim(&sent)),
+            "pipelining {pipelining}"
+        );
+        assert_eq!(smtp.ehlos().last(), Some(&pipelining));
+    }
+}

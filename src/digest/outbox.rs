@@ -6,7 +6,9 @@
 
 use super::assemble::{Due, assemble};
 use super::links::{Links, Purpose};
-use super::render::{DigestView, PreparedStory, Section, Story, Templates, render, render_8bit};
+use super::render::{
+    DigestView, PreparedStory, Rendered, Section, Story, Templates, render, render_8bit,
+};
 use super::schedule::due_tick;
 pub use super::smtp::SendError;
 use super::smtp::{Pool, Relay, chain};
@@ -75,7 +77,8 @@ impl Mailer {
 
     /// Sends one message.
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
-        self.send_rendered(|_| Ok(message)).await
+        self.send_rendered(|_| Ok(Rendered::from_message(&message)))
+            .await
     }
 
     /// Renders with `render(eight_bit)` once the connection is known (`eight_bit`: the server
@@ -83,7 +86,7 @@ impl Mailer {
     /// fix lets the retry through.
     pub async fn send_rendered(
         &self,
-        render: impl FnOnce(bool) -> anyhow::Result<Message>,
+        render: impl FnOnce(bool) -> anyhow::Result<Rendered>,
     ) -> Result<(), SendError> {
         let rendering = |e: anyhow::Error| SendError {
             transient: true,
@@ -93,11 +96,11 @@ impl Mailer {
             Mailer::Pool(pool) => {
                 let mut session = pool.session().await?;
                 let message = render(session.eight_bit()).map_err(rendering)?;
-                session.send(message.envelope(), &message.formatted()).await
+                session.send(&message.envelope, &message.data).await
             }
             Mailer::Smtps(t) => {
                 let message = render(false).map_err(rendering)?;
-                t.send(message)
+                t.send_raw(&message.envelope, message.data.as_bytes())
                     .await
                     .map(|_| ())
                     .map_err(|e| SendError::from(&e))
@@ -105,7 +108,8 @@ impl Mailer {
             Mailer::File(t) => {
                 // A file has no transport limits: UTF-8 bodies, readable in any text editor.
                 let message = render(true).map_err(rendering)?;
-                t.send(message).await.map(|_| ()).map_err(|e| SendError {
+                let sent = t.send_raw(&message.envelope, message.data.as_bytes()).await;
+                sent.map(|_| ()).map_err(|e| SendError {
                     transient: true,
                     message: chain(&e),
                 })
@@ -363,7 +367,7 @@ impl Digester {
         let result = mailer
             .send_rendered(|eight_bit| match eight_bit {
                 true => render_8bit(&view, templates, &from),
-                false => render(&view, templates, &from),
+                false => render(&view, templates, &from).map(|m| Rendered::from_message(&m)),
             })
             .await;
         if let Err(e) = &result {
@@ -428,7 +432,7 @@ impl Digester {
                 subscriber.id,
                 d.tick.timestamp()
             ));
-            std::fs::write(&path, message.formatted())
+            std::fs::write(&path, message.data)
                 .with_context(|| format!("writing {}", path.display()))?;
             written += 1;
         }

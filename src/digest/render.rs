@@ -40,10 +40,12 @@ use anyhow::{Context as _, bail};
 use chrono::{DateTime, Datelike, Utc, Weekday};
 use chrono_tz::Tz;
 use lettre::Message;
-use lettre::message::header::{ContentTransferEncoding, ContentType};
-use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
+use lettre::address::Envelope;
+use lettre::message::header::{self, ContentType, Headers};
+use lettre::message::{Mailbox, Mailboxes, MultiPart};
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value, context};
+use std::fmt::Write as _;
 
 mod headers;
 pub use headers::{ListUnsubscribe, ListUnsubscribePost};
@@ -256,37 +258,131 @@ fn escape_html(text: &str) -> String {
     escaped
 }
 
+/// An email as it goes to a relay or into a file: its envelope and its text, CRLF line ends.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub envelope: Envelope,
+    pub data: String,
+}
+
+impl Rendered {
+    /// A lettre message, formatted (7-bit: plain ASCII).
+    pub fn from_message(message: &Message) -> Rendered {
+        let data = String::from_utf8(message.formatted())
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        Rendered {
+            envelope: message.envelope().clone(),
+            data,
+        }
+    }
+}
+
 /// The digest email for `view`, from `from`, with bodies any SMTP server takes (7-bit:
 /// quoted-printable or base64, whichever is shorter).
 pub fn render(view: &DigestView, templates: &Templates, from: &Mailbox) -> anyhow::Result<Message> {
-    build(view, templates, from, false)
-}
-
-/// `render` for a server that announced 8BITMIME (RFC 6152): bodies travel as UTF-8, about a third
-/// smaller than quoted-printable Vietnamese and cheaper to produce. A body with a line too long
-/// for 8-bit transport falls back to the 7-bit form.
-pub fn render_8bit(
-    view: &DigestView,
-    templates: &Templates,
-    from: &Mailbox,
-) -> anyhow::Result<Message> {
-    build(view, templates, from, true)
-}
-
-fn build(
-    view: &DigestView,
-    templates: &Templates,
-    from: &Mailbox,
-    eight_bit: bool,
-) -> anyhow::Result<Message> {
     let ctx = template_context(view);
     let subject = render_subject(templates, &ctx)?;
     let text = templates.render(TEXT_TEMPLATE, &ctx)?;
     let html = templates.render(HTML_TEMPLATE, &ctx)?;
-    let to: Mailbox = view
-        .to
+    seven_bit(view, from, subject, text, html)
+}
+
+/// `render` for a server that announced 8BITMIME (RFC 6152), and for files: bodies as UTF-8,
+/// about a third smaller than quoted-printable Vietnamese. Assembled here rather than by lettre
+/// (which would copy each body twice more, and whose 8-bit check refuses lines of 76 octets or
+/// more); lettre still formats the headers. A body with a line that cannot be broken to the
+/// 998-octet limit falls back to the 7-bit form.
+pub fn render_8bit(
+    view: &DigestView,
+    templates: &Templates,
+    from: &Mailbox,
+) -> anyhow::Result<Rendered> {
+    let ctx = template_context(view);
+    let subject = render_subject(templates, &ctx)?;
+    let text = templates.render(TEXT_TEMPLATE, &ctx)?;
+    let html = templates.render(HTML_TEMPLATE, &ctx)?;
+    let (Some(text8), Some(html8)) = (
+        eight_bit_lines(&text, MAX_LINE),
+        eight_bit_lines(&html, MAX_LINE),
+    ) else {
+        return Ok(Rendered::from_message(&seven_bit(
+            view, from, subject, text, html,
+        )?));
+    };
+    let to = recipient(view)?;
+    let boundary = boundary(&[&text8, &html8]);
+    let mut headers = Headers::new();
+    headers.set(header::From::from(Mailboxes::from(from.clone())));
+    headers.set(header::To::from(Mailboxes::from(to.clone())));
+    headers.set(header::Subject::from(subject));
+    headers.set(header::MessageId::from(checked_message_id(
+        &view.message_id,
+    )?));
+    headers.set(header::Date::new(SystemTime::from(view.tick)));
+    headers.set(ListUnsubscribe::new(&view.unsubscribe_url)?);
+    headers.set(ListUnsubscribePost);
+    headers.set(header::MIME_VERSION_1_0);
+    headers.set(
+        ContentType::parse(&format!("multipart/alternative; boundary=\"{boundary}\""))
+            .context("multipart content type")?,
+    );
+    let mut data = String::with_capacity(text8.len() + html8.len() + 1500);
+    let _ = write!(data, "{headers}\r\n");
+    // Plain text first, then HTML (RFC 2046: the preferred alternative last).
+    for (kind, body) in [("text/plain", &text8), ("text/html", &html8)] {
+        let _ = write!(
+            data,
+            "--{boundary}\r\nContent-Type: {kind}; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        );
+        data.push_str(body);
+    }
+    let _ = write!(data, "--{boundary}--\r\n");
+    let envelope =
+        Envelope::new(Some(from.email.clone()), vec![to.email]).context("digest envelope")?;
+    Ok(Rendered { envelope, data })
+}
+
+/// A multipart boundary that occurs in none of `parts`.
+fn boundary(parts: &[&str]) -> String {
+    loop {
+        let mut bytes = [0u8; 12];
+        if getrandom::fill(&mut bytes).is_err() {
+            bytes = (SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos() as u128)
+                .to_le_bytes()[..12]
+                .try_into()
+                .unwrap_or_default();
+        }
+        let mut boundary = String::from("=_tinbao_");
+        for b in bytes {
+            let _ = write!(boundary, "{b:02x}");
+        }
+        if !parts
+            .iter()
+            .any(|p| memchr::memmem::find(p.as_bytes(), boundary.as_bytes()).is_some())
+        {
+            return boundary;
+        }
+    }
+}
+
+fn recipient(view: &DigestView) -> anyhow::Result<Mailbox> {
+    view.to
         .parse()
-        .with_context(|| format!("recipient address {:?}", view.to))?;
+        .with_context(|| format!("recipient address {:?}", view.to))
+}
+
+/// The 7-bit digest email: lettre builds it and picks each body's encoding.
+fn seven_bit(
+    view: &DigestView,
+    from: &Mailbox,
+    subject: String,
+    text: String,
+    html: String,
+) -> anyhow::Result<Message> {
+    let to = recipient(view)?;
     let message_id = checked_message_id(&view.message_id)?;
     let unsubscribe = ListUnsubscribe::new(&view.unsubscribe_url)?;
     Message::builder()
@@ -297,25 +393,8 @@ fn build(
         .date(SystemTime::from(view.tick))
         .header(unsubscribe)
         .header(ListUnsubscribePost)
-        .multipart(alternative(text, html, eight_bit))
+        .multipart(MultiPart::alternative_plain_html(text, html))
         .with_context(|| format!("building the digest email for {}", view.to))
-}
-
-/// multipart/alternative: plain text first, then HTML (RFC 2046: the preferred part last).
-fn alternative(text: String, html: String, eight_bit: bool) -> MultiPart {
-    if !eight_bit {
-        return MultiPart::alternative_plain_html(text, html);
-    }
-    let part = |content: String, kind: ContentType| {
-        let body = match eight_bit_lines(&content, MAX_LINE) {
-            Some(lines) => Body::dangerous_pre_encoded(lines, ContentTransferEncoding::EightBit),
-            None => Body::new(content),
-        };
-        SinglePart::builder().header(kind).body(body)
-    };
-    MultiPart::alternative()
-        .singlepart(part(text, ContentType::TEXT_PLAIN))
-        .singlepart(part(html, ContentType::TEXT_HTML))
 }
 
 /// RFC 5322 allows 998 octets per line; leave room.
@@ -325,23 +404,23 @@ const MAX_LINE: usize = 990;
 /// is broken at a space: the same text in HTML, a soft wrap in plain text). `None` when that is
 /// impossible (a bare CR, a NUL, or a long line without a space), for the 7-bit fallback.
 /// (lettre's own 8-bit check refuses any line of 76 octets or more, i.e. nearly every HTML part.)
-fn eight_bit_lines(text: &str, max: usize) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() + text.len() / 32);
+fn eight_bit_lines(text: &str, max: usize) -> Option<String> {
+    let mut out = String::with_capacity(text.len() + text.len() / 32);
     let body = text.strip_suffix('\n').unwrap_or(text);
     for line in body.split('\n') {
-        let mut line = line.strip_suffix('\r').unwrap_or(line).as_bytes();
-        if line.iter().any(|b| *b == b'\r' || *b == 0) {
+        let mut line = line.strip_suffix('\r').unwrap_or(line);
+        if line.bytes().any(|b| b == b'\r' || b == 0) {
             return None;
         }
         while line.len() > max {
             // A space is one byte in UTF-8, so cutting there never splits a character.
-            let cut = line[..=max].iter().rposition(|b| *b == b' ')?;
-            out.extend_from_slice(&line[..cut]);
-            out.extend_from_slice(b"\r\n");
+            let cut = line.as_bytes()[..=max].iter().rposition(|b| *b == b' ')?;
+            out.push_str(&line[..cut]);
+            out.push_str("\r\n");
             line = &line[cut + 1..];
         }
-        out.extend_from_slice(line);
-        out.extend_from_slice(b"\r\n");
+        out.push_str(line);
+        out.push_str("\r\n");
     }
     Some(out)
 }

@@ -23,6 +23,9 @@ use mailparse::{MailHeaderMap, ParsedMail};
 
 /// The handler, written next to the Maildir and imported by `python3 -m aiosmtpd -c`. It rereads
 /// rules.json at every RCPT and DATA, so a test can change the refusals while the server runs.
+/// It announces PIPELINING (RFC 2920; aiosmtpd reads commands in order from its buffer, so
+/// pipelined commands work, it just does not say so) unless a file `no-pipelining` exists, and
+/// notes in ehlo.log for each EHLO whether it did.
 /// Accepted messages are stored byte for byte, after two envelope headers (aiosmtpd's own
 /// `X-MailFrom` and `X-RcptTo` convention).
 const HANDLER_PY: &str = r#"
@@ -60,6 +63,15 @@ class Handler(Mailbox):
     def log(self, stage, address, reply):
         with open(os.path.join(HERE, "events.jsonl"), "a", encoding="utf-8") as f:
             f.write(json.dumps({"stage": stage, "rcpt": address, "reply": reply}) + "\n")
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        pipelining = not os.path.exists(os.path.join(HERE, "no-pipelining"))
+        if pipelining:
+            responses.insert(1, "250-PIPELINING")
+        with open(os.path.join(HERE, "ehlo.log"), "a", encoding="utf-8") as f:
+            f.write(("pipelining" if pipelining else "plain") + "\n")
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.refusal("rcpt", address) or "250 OK"
@@ -338,6 +350,11 @@ impl SmtpServer {
         fs::rename(&tmp, self.dir.path().join("rules.json")).expect("install rules");
     }
 
+    /// From the next EHLO on, the server does not announce PIPELINING.
+    pub fn without_pipelining(&self) {
+        fs::write(self.dir.path().join("no-pipelining"), "").expect("write the flag");
+    }
+
     /// `smtp://127.0.0.1:PORT`: plain SMTP, no TLS, no authentication.
     pub fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}", self.port)
@@ -394,6 +411,12 @@ impl SmtpServer {
                     .any(|a| a.eq_ignore_ascii_case(address))
             })
             .collect()
+    }
+
+    /// For each EHLO so far, whether the server announced PIPELINING.
+    pub fn ehlos(&self) -> Vec<bool> {
+        let text = fs::read_to_string(self.dir.path().join("ehlo.log")).unwrap_or_default();
+        text.lines().map(|line| line == "pipelining").collect()
     }
 
     /// Every RCPT and DATA answer given so far (across restarts), in order.

@@ -480,7 +480,8 @@ fn an_eight_bit_digest_carries_the_same_parts_as_utf8_with_short_lines() {
         .formatted();
     let eight = render_8bit(&v, &Templates::builtin(), &from())
         .expect("renders")
-        .formatted();
+        .data
+        .into_bytes();
     let (text7, html7) = parts(&parsed(&seven));
     let mail = parsed(&eight);
     for part in &mail.subparts {
@@ -510,14 +511,48 @@ fn an_eight_bit_digest_carries_the_same_parts_as_utf8_with_short_lines() {
 
 #[test]
 fn a_line_that_cannot_be_broken_is_not_sent_as_eight_bit() {
-    assert_eq!(
-        eight_bit_lines("a\nb", 10).as_deref(),
-        Some(&b"a\r\nb\r\n"[..])
-    );
+    assert_eq!(eight_bit_lines("a\nb", 10).as_deref(), Some("a\r\nb\r\n"));
     assert_eq!(
         eight_bit_lines("một hai ba bốn\r\n", 9).as_deref(),
-        Some("một hai\r\nba bốn\r\n".as_bytes())
+        Some("một hai\r\nba bốn\r\n")
     );
     assert_eq!(eight_bit_lines(&"đ".repeat(20), 10), None);
     assert_eq!(eight_bit_lines("bare\rreturn", 100), None);
+}
+
+#[test]
+fn the_eight_bit_form_has_the_seven_bit_forms_headers_in_ascii() {
+    let templates = Templates::builtin();
+    let seven = formatted(&view(), &templates);
+    let eight = render_8bit(&view(), &templates, &from()).expect("renders");
+    let (a, b) = (parsed(&seven), parsed(eight.data.as_bytes()));
+    for name in [
+        "From",
+        "To",
+        "Subject",
+        "Message-ID",
+        "Date",
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+        "MIME-Version",
+    ] {
+        assert_eq!(header(&b, name), header(&a, name), "{name}");
+    }
+    let head = &eight.data[..eight.data.find("\r\n\r\n").expect("a header section")];
+    assert!(head.is_ascii(), "headers are RFC 2047-encoded: {head}");
+    assert!(head.contains("Subject: =?utf-8?"), "{head}");
+    assert_eq!(parts(&b), parts(&a), "same text and HTML");
+    assert_eq!(
+        eight
+            .envelope
+            .to()
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>(),
+        ["hoa@example.vn"]
+    );
+    assert_eq!(
+        eight.envelope.from().map(|a| a.to_string()).as_deref(),
+        Some("ban-tin@tin.example.vn")
+    );
 }
