@@ -342,23 +342,15 @@ pub fn render_8bit(
     Ok(Rendered { envelope, data })
 }
 
-/// A multipart boundary that occurs in none of `parts`.
+/// A multipart boundary that occurs in none of `parts`: random, and numbered so that a retry
+/// differs even if no randomness was to be had.
 fn boundary(parts: &[&str]) -> String {
+    static NUMBER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     loop {
-        let mut bytes = [0u8; 12];
-        if getrandom::fill(&mut bytes).is_err() {
-            bytes = (SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_nanos() as u128)
-                .to_le_bytes()[..12]
-                .try_into()
-                .unwrap_or_default();
-        }
-        let mut boundary = String::from("=_tinbao_");
-        for b in bytes {
-            let _ = write!(boundary, "{b:02x}");
-        }
+        let mut random = [0u8; 8];
+        let _ = getrandom::fill(&mut random);
+        let number = NUMBER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let boundary = format!("=_tinbao_{:016x}{number:x}", u64::from_le_bytes(random));
         if !parts
             .iter()
             .any(|p| memchr::memmem::find(p.as_bytes(), boundary.as_bytes()).is_some())
