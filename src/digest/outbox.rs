@@ -276,62 +276,75 @@ impl Digester {
         self.send_due_while(mailer, now, &|| true).await
     }
 
-    /// `send_due`, checking `keep_going` between batches: a stopping daemon finishes the batch in
-    /// flight and leaves the rest pending for its next start.
+    /// `send_due`, checking `keep_going` before claiming each batch: a stopping daemon sends
+    /// what it has claimed and leaves the rest pending for its next start.
+    ///
+    /// Claiming a batch, minting its links and preparing its emails runs one batch ahead of the
+    /// sends (a channel of one batch between them), so the connections never wait for the
+    /// database between batches.
     pub async fn send_due_while(
         &self,
         mailer: &Mailer,
         now: DateTime<Utc>,
         keep_going: &(dyn Fn() -> bool + Sync),
     ) -> anyhow::Result<SendSummary> {
-        let mut summary = SendSummary::default();
         let marks = SentMarks::start(self.store.clone());
-        let mut shelf = Shelf::default();
-        while keep_going() {
-            let batch = self.store.due_digests(now, SEND_BATCH).await?;
-            let claimed = Utc::now();
-            if batch.is_empty() {
-                break;
+        let (ready, mut queue) = tokio::sync::mpsc::channel::<Ready>(SEND_BATCH);
+        let produce = async move {
+            let mut shelf = Shelf::default();
+            while keep_going() {
+                let batch = self.store.due_digests(now, SEND_BATCH).await?;
+                let claimed = Utc::now();
+                if batch.is_empty() {
+                    break;
+                }
+                // Each email's manage and unsubscribe links, minted for the batch in one write.
+                let ids: Vec<i64> = batch.iter().map(|d| d.subscriber_id).collect();
+                let links = self
+                    .links
+                    .mint_email_links(&self.store, &ids, Utc::now())
+                    .await?;
+                // The batch's stories: read and prepared once for the whole run.
+                let wanted: Vec<i64> = batch
+                    .iter()
+                    .flat_map(|d| d.items.iter().map(|(id, _)| *id))
+                    .collect();
+                shelf.stock(&self.store, wanted).await?;
+                for (d, links) in batch.into_iter().zip(links) {
+                    let mut view = self.view(
+                        &mut shelf,
+                        &d.email,
+                        &d.timezone,
+                        d.subscriber_id,
+                        d.tick_at,
+                        &d.topics,
+                        &d.items,
+                    )?;
+                    view.manage_url = links.manage;
+                    view.unsubscribe_url = links.unsubscribe;
+                    if ready.send((d, view, claimed)).await.is_err() {
+                        // The sending side stopped on an error; it reports it.
+                        return Ok(());
+                    }
+                }
             }
-            // Each email's manage and unsubscribe links, minted for the whole batch in one write.
-            let ids: Vec<i64> = batch.iter().map(|d| d.subscriber_id).collect();
-            let links = self
-                .links
-                .mint_email_links(&self.store, &ids, Utc::now())
-                .await?;
-            // The batch's stories: read and prepared once for the whole run.
-            let wanted: Vec<i64> = batch
-                .iter()
-                .flat_map(|d| d.items.iter().map(|(id, _)| *id))
-                .collect();
-            shelf.stock(&self.store, wanted).await?;
-            let mut sends = Vec::with_capacity(batch.len());
-            for (d, links) in batch.into_iter().zip(links) {
-                let mut view = self.view(
-                    &mut shelf,
-                    &d.email,
-                    &d.timezone,
-                    d.subscriber_id,
-                    d.tick_at,
-                    &d.topics,
-                    &d.items,
-                )?;
-                view.manage_url = links.manage;
-                view.unsubscribe_url = links.unsubscribe;
-                sends.push((d, view));
-            }
+            anyhow::Ok(())
+        };
+        // Owns the receiving end: if sending stops on an error, the producer's next hand-over
+        // fails and it stops too.
+        let send = async move {
+            let queued = futures_util::stream::poll_fn(|cx| queue.poll_recv(cx));
             // Each send is its own task, so rendering spreads over the cores.
-            let outcomes: Vec<_> = futures_util::stream::iter(sends)
-                .map(|(d, view)| {
+            let mut outcomes = queued
+                .map(|(d, view, claimed)| {
                     let (this, mailer, marks) = (self.clone(), mailer.clone(), marks.clone());
                     tokio::spawn(async move {
                         this.send_one(&mailer, &marks, d, view, now, claimed).await
                     })
                 })
-                .buffer_unordered(SEND_CONCURRENCY)
-                .collect()
-                .await;
-            for outcome in outcomes {
+                .buffer_unordered(SEND_CONCURRENCY);
+            let mut summary = SendSummary::default();
+            while let Some(outcome) = outcomes.next().await {
                 match outcome.context("a send task failed")?? {
                     Outcome::Sent => summary.sent += 1,
                     Outcome::Retry => summary.retried += 1,
@@ -339,8 +352,11 @@ impl Digester {
                     Outcome::Skipped => {}
                 }
             }
-        }
-        Ok(summary)
+            anyhow::Ok(summary)
+        };
+        let (produced, sent) = futures_util::future::join(produce, send).await;
+        produced?;
+        sent
     }
 
     async fn send_one(
@@ -561,6 +577,9 @@ impl Digester {
         "các tỉnh".to_string()
     }
 }
+
+/// A claimed digest with its email's content, and when its batch was claimed.
+type Ready = (PendingDigest, DigestView, DateTime<Utc>);
 
 /// "Sent" marks written in groups. Each send still waits until its own mark is committed (so a
 /// crash resends at most the digests in flight), but the sends that end while a commit is under
