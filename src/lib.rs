@@ -15,3 +15,6 @@ pub mod reader;
 pub mod storage;
 pub mod text;
 pub mod worker;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -36,7 +36,7 @@ const SEND_CONCURRENCY: usize = 8;
 /// Connecting, and each SMTP command, may take this long before the attempt counts as failed.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Digests taken from the outbox at a time; a stopping daemon finishes at most one batch.
-const SEND_BATCH: usize = 64;
+const SEND_BATCH: usize = 256;
 /// Subscribers whose digests are built in one transaction.
 const BUILD_GROUP: usize = 256;
 
@@ -186,6 +186,8 @@ impl Digester {
     /// parses, e.g. after a category was removed, is skipped and logged).
     async fn due(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<(Subscriber, Due)>> {
         let mut out = Vec::new();
+        // Many subscribers follow the same topics: each spec is parsed once.
+        let mut parsed: HashMap<String, Result<Topic, String>> = HashMap::new();
         for s in self.store.subscribers().await? {
             if s.status != "active" {
                 continue;
@@ -205,17 +207,16 @@ impl Digester {
             let Some(tick) = due_tick(schedule, tz, since, now) else {
                 continue;
             };
-            let topics = s
-                .topics
-                .iter()
-                .filter_map(|spec| {
-                    Topic::parse(spec, &self.config)
-                        .inspect_err(
-                            |e| tracing::warn!(subscriber = %s.email, error = %e, "topic skipped"),
-                        )
-                        .ok()
-                })
-                .collect();
+            let mut topics = Vec::with_capacity(s.topics.len());
+            for spec in &s.topics {
+                let topic = parsed
+                    .entry(spec.clone())
+                    .or_insert_with(|| Topic::parse(spec, &self.config).map_err(|e| e.to_string()));
+                match topic {
+                    Ok(topic) => topics.push(topic.clone()),
+                    Err(e) => tracing::warn!(subscriber = %s.email, error = %e, "topic skipped"),
+                }
+            }
             let due = Due {
                 subscriber_id: s.id,
                 tick,
@@ -276,8 +277,8 @@ impl Digester {
         self.send_due_while(mailer, now, &|| true).await
     }
 
-    /// `send_due`, checking `keep_going` before claiming each batch: a stopping daemon sends
-    /// what it has claimed and leaves the rest pending for its next start.
+    /// `send_due`, checking `keep_going` before each digest: a stopping daemon finishes the sends
+    /// in flight and leaves the rest pending for its next start.
     ///
     /// Claiming a batch, minting its links and preparing its emails runs one batch ahead of the
     /// sends (a channel of one batch between them), so the connections never wait for the
@@ -333,7 +334,10 @@ impl Digester {
         // Owns the receiving end: if sending stops on an error, the producer's next hand-over
         // fails and it stops too.
         let send = async move {
-            let queued = futures_util::stream::poll_fn(|cx| queue.poll_recv(cx));
+            // A stop takes effect at the next digest: what is claimed but not yet sent is left
+            // to the lease (released when the store closes, or when it runs out).
+            let queued = futures_util::stream::poll_fn(|cx| queue.poll_recv(cx))
+                .take_while(|_| std::future::ready(keep_going()));
             // Each send is its own task, so rendering spreads over the cores.
             let mut outcomes = queued
                 .map(|(d, view, claimed)| {

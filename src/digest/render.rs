@@ -397,24 +397,46 @@ const MAX_LINE: usize = 990;
 /// impossible (a bare CR, a NUL, or a long line without a space), for the 7-bit fallback.
 /// (lettre's own 8-bit check refuses any line of 76 octets or more, i.e. nearly every HTML part.)
 fn eight_bit_lines(text: &str, max: usize) -> Option<String> {
-    let mut out = String::with_capacity(text.len() + text.len() / 32);
+    if memchr::memchr2(b'\r', 0, text.as_bytes()).is_some() {
+        return eight_bit_lines_with_cr(text, max);
+    }
+    // The usual case (templates write LF): find each LF at memchr speed, copy the line whole.
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', body.as_bytes()).chain([body.len()]) {
+        push_line(&mut out, &body[start..end], max)?;
+        start = end + 1;
+    }
+    Some(out)
+}
+
+/// `eight_bit_lines` for text with CRs: CRLF is a line end, any other CR (or a NUL) refuses.
+fn eight_bit_lines_with_cr(text: &str, max: usize) -> Option<String> {
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
     let body = text.strip_suffix('\n').unwrap_or(text);
     for line in body.split('\n') {
-        let mut line = line.strip_suffix('\r').unwrap_or(line);
+        let line = line.strip_suffix('\r').unwrap_or(line);
         if line.bytes().any(|b| b == b'\r' || b == 0) {
             return None;
         }
-        while line.len() > max {
-            // A space is one byte in UTF-8, so cutting there never splits a character.
-            let cut = line.as_bytes()[..=max].iter().rposition(|b| *b == b' ')?;
-            out.push_str(&line[..cut]);
-            out.push_str("\r\n");
-            line = &line[cut + 1..];
-        }
-        out.push_str(line);
-        out.push_str("\r\n");
+        push_line(&mut out, line, max)?;
     }
     Some(out)
+}
+
+/// One line and its CRLF, broken at spaces into pieces of at most `max` octets.
+fn push_line(out: &mut String, mut line: &str, max: usize) -> Option<()> {
+    while line.len() > max {
+        // A space is one byte in UTF-8, so cutting there never splits a character.
+        let cut = line.as_bytes()[..=max].iter().rposition(|b| *b == b' ')?;
+        out.push_str(&line[..cut]);
+        out.push_str("\r\n");
+        line = &line[cut + 1..];
+    }
+    out.push_str(line);
+    out.push_str("\r\n");
+    Some(())
 }
 
 /// The subject line `render` would use, decoded.

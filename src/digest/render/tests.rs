@@ -518,6 +518,12 @@ fn a_line_that_cannot_be_broken_is_not_sent_as_eight_bit() {
     );
     assert_eq!(eight_bit_lines(&"đ".repeat(20), 10), None);
     assert_eq!(eight_bit_lines("bare\rreturn", 100), None);
+    assert_eq!(eight_bit_lines("nul\0byte", 100), None);
+    assert_eq!(
+        eight_bit_lines("một hai ba bốn\n\nnăm", 9).as_deref(),
+        Some("một hai\r\nba bốn\r\n\r\nnăm\r\n"),
+        "LF-only text breaks the same way"
+    );
 }
 
 #[test]
