@@ -96,7 +96,7 @@ impl Mailer {
             Mailer::Pool(pool) => {
                 let mut session = pool.session().await?;
                 let message = render(session.eight_bit()).map_err(rendering)?;
-                session.send(&message.envelope, &message.data).await
+                session.send(&message.envelope, message.data).await
             }
             Mailer::Smtps(t) => {
                 let message = render(false).map_err(rendering)?;

@@ -301,20 +301,13 @@ pub fn render_8bit(
     let subject = render_subject(templates, &ctx)?;
     let text = templates.render(TEXT_TEMPLATE, &ctx)?;
     let html = templates.render(HTML_TEMPLATE, &ctx)?;
-    let (Some(text8), Some(html8)) = (
-        eight_bit_lines(&text, MAX_LINE),
-        eight_bit_lines(&html, MAX_LINE),
-    ) else {
-        return Ok(Rendered::from_message(&seven_bit(
-            view, from, subject, text, html,
-        )?));
-    };
     let to = recipient(view)?;
-    let boundary = boundary(&[&text8, &html8]);
+    // No CR, LF or space in a boundary: breaking lines below cannot make or hide one.
+    let boundary = boundary(&[&text, &html]);
     let mut headers = Headers::new();
     headers.set(header::From::from(Mailboxes::from(from.clone())));
     headers.set(header::To::from(Mailboxes::from(to.clone())));
-    headers.set(header::Subject::from(subject));
+    headers.set(header::Subject::from(subject.clone()));
     headers.set(header::MessageId::from(checked_message_id(
         &view.message_id,
     )?));
@@ -326,15 +319,22 @@ pub fn render_8bit(
         ContentType::parse(&format!("multipart/alternative; boundary=\"{boundary}\""))
             .context("multipart content type")?,
     );
-    let mut data = String::with_capacity(text8.len() + html8.len() + 1500);
+    let mut data = String::with_capacity((text.len() + html.len()) * 17 / 16 + 1500);
     let _ = write!(data, "{headers}\r\n");
-    // Plain text first, then HTML (RFC 2046: the preferred alternative last).
-    for (kind, body) in [("text/plain", &text8), ("text/html", &html8)] {
+    // Plain text first, then HTML (RFC 2046: the preferred alternative last). Each body goes
+    // straight into the message, its lines ended with CRLF and kept under the limit.
+    let mut fits = true;
+    for (kind, body) in [("text/plain", &text), ("text/html", &html)] {
         let _ = write!(
             data,
             "--{boundary}\r\nContent-Type: {kind}; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
         );
-        data.push_str(body);
+        fits = fits && push_eight_bit(&mut data, body, MAX_LINE).is_some();
+    }
+    if !fits {
+        return Ok(Rendered::from_message(&seven_bit(
+            view, from, subject, text, html,
+        )?));
     }
     let _ = write!(data, "--{boundary}--\r\n");
     let envelope =
@@ -396,33 +396,33 @@ const MAX_LINE: usize = 990;
 /// is broken at a space: the same text in HTML, a soft wrap in plain text). `None` when that is
 /// impossible (a bare CR, a NUL, or a long line without a space), for the 7-bit fallback.
 /// (lettre's own 8-bit check refuses any line of 76 octets or more, i.e. nearly every HTML part.)
+#[cfg(test)]
 fn eight_bit_lines(text: &str, max: usize) -> Option<String> {
-    if memchr::memchr2(b'\r', 0, text.as_bytes()).is_some() {
-        return eight_bit_lines_with_cr(text, max);
-    }
-    // The usual case (templates write LF): find each LF at memchr speed, copy the line whole.
-    let mut out = String::with_capacity(text.len() + text.len() / 16);
-    let body = text.strip_suffix('\n').unwrap_or(text);
-    let mut start = 0;
-    for end in memchr::memchr_iter(b'\n', body.as_bytes()).chain([body.len()]) {
-        push_line(&mut out, &body[start..end], max)?;
-        start = end + 1;
-    }
-    Some(out)
+    let mut out = String::new();
+    push_eight_bit(&mut out, text, max).map(|()| out)
 }
 
-/// `eight_bit_lines` for text with CRs: CRLF is a line end, any other CR (or a NUL) refuses.
-fn eight_bit_lines_with_cr(text: &str, max: usize) -> Option<String> {
-    let mut out = String::with_capacity(text.len() + text.len() / 16);
+/// `eight_bit_lines` appended to `out` (`None`: what was appended is partial; discard it).
+fn push_eight_bit(out: &mut String, text: &str, max: usize) -> Option<()> {
     let body = text.strip_suffix('\n').unwrap_or(text);
-    for line in body.split('\n') {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if line.bytes().any(|b| b == b'\r' || b == 0) {
-            return None;
+    if memchr::memchr2(b'\r', 0, text.as_bytes()).is_some() {
+        // CRLF is a line end; any other CR, or a NUL, refuses.
+        for line in body.split('\n') {
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if line.bytes().any(|b| b == b'\r' || b == 0) {
+                return None;
+            }
+            push_line(out, line, max)?;
         }
-        push_line(&mut out, line, max)?;
+        return Some(());
     }
-    Some(out)
+    // The usual case (templates write LF): find each LF at memchr speed, copy the line whole.
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', body.as_bytes()).chain([body.len()]) {
+        push_line(out, &body[start..end], max)?;
+        start = end + 1;
+    }
+    Some(())
 }
 
 /// One line and its CRLF, broken at spaces into pieces of at most `max` octets.

@@ -166,7 +166,7 @@ impl std::fmt::Display for Raw<'_> {
 async fn transact(
     c: &mut Connection,
     envelope: &Envelope,
-    text: &str,
+    text: String,
 ) -> Result<(), lettre::transport::smtp::Error> {
     // An address outside ASCII needs SMTPUTF8, which lettre's transaction handles.
     let ascii_addresses = envelope
@@ -205,24 +205,29 @@ async fn transact(
 }
 
 /// A message as DATA carries it (RFC 5321 §4.5.2): a line starting with "." gets another, and
-/// "." alone on a line ends it. `text` has CRLF line ends.
-fn data_block(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + text.len() / 256 + 8);
-    let mut rest = text;
-    if rest.starts_with('.') {
-        out.push('.');
+/// "." alone on a line ends it. `text` has CRLF line ends; without a line to double (the usual
+/// case) it is only extended.
+fn data_block(mut text: String) -> String {
+    let doubled = text.starts_with('.') || memchr::memmem::find(text.as_bytes(), b"\n.").is_some();
+    if doubled {
+        let mut out = String::with_capacity(text.len() + text.len() / 256 + 8);
+        let mut rest = text.as_str();
+        if rest.starts_with('.') {
+            out.push('.');
+        }
+        while let Some(at) = memchr::memmem::find(rest.as_bytes(), b"\n.") {
+            out.push_str(&rest[..=at]);
+            out.push('.');
+            rest = &rest[at + 1..];
+        }
+        out.push_str(rest);
+        text = out;
     }
-    while let Some(at) = memchr::memmem::find(rest.as_bytes(), b"\n.") {
-        out.push_str(&rest[..=at]);
-        out.push('.');
-        rest = &rest[at + 1..];
+    if !text.ends_with("\r\n") {
+        text.push_str("\r\n");
     }
-    out.push_str(rest);
-    if !out.ends_with("\r\n") {
-        out.push_str("\r\n");
-    }
-    out.push_str(".\r\n");
-    out
+    text.push_str(".\r\n");
+    text
 }
 
 /// Why a send failed, and whether trying again later may help.
@@ -366,7 +371,7 @@ impl Session<'_> {
     }
 
     /// One transaction: MAIL, RCPT, DATA. On any error the connection is not reused.
-    pub async fn send(&mut self, envelope: &Envelope, message: &str) -> Result<(), SendError> {
+    pub async fn send(&mut self, envelope: &Envelope, message: String) -> Result<(), SendError> {
         let Some(conn) = self.conn.as_mut() else {
             return Err(io_error("no connection"));
         };
@@ -432,10 +437,15 @@ mod tests {
 
     #[test]
     fn data_doubles_leading_dots_and_ends_with_a_lone_dot() {
-        assert_eq!(data_block("a\r\n.b\r\n"), "a\r\n..b\r\n.\r\n");
-        assert_eq!(data_block(".\r\n..\r\nx"), "..\r\n...\r\nx\r\n.\r\n");
-        assert_eq!(data_block("một dòng"), "một dòng\r\n.\r\n");
-        assert_eq!(data_block(""), "\r\n.\r\n");
+        let block = |s: &str| data_block(s.to_string());
+        assert_eq!(block("a\r\n.b\r\n"), "a\r\n..b\r\n.\r\n");
+        assert_eq!(block(".\r\n..\r\nx"), "..\r\n...\r\nx\r\n.\r\n");
+        assert_eq!(block("một dòng"), "một dòng\r\n.\r\n");
+        assert_eq!(
+            block("hai dòng\r\nkhông chấm\r\n"),
+            "hai dòng\r\nkhông chấm\r\n.\r\n"
+        );
+        assert_eq!(block(""), "\r\n.\r\n");
     }
 
     #[test]

@@ -562,3 +562,17 @@ fn the_eight_bit_form_has_the_seven_bit_forms_headers_in_ascii() {
         Some("ban-tin@tin.example.vn")
     );
 }
+
+#[test]
+fn a_body_with_an_unbreakable_line_goes_as_seven_bit_and_keeps_its_text() {
+    let mut stories = stories();
+    let long = "đ".repeat(600);
+    stories[0][0].summary = long.clone();
+    let v = view_of(stories, chrono_tz::Asia::Ho_Chi_Minh);
+    let rendered = render_8bit(&v, &Templates::builtin(), &from()).expect("renders");
+    assert!(rendered.data.is_ascii(), "the 7-bit form");
+    let mail = parsed(rendered.data.as_bytes());
+    let (text, html) = parts(&mail);
+    assert!(text.contains(&long) && html.contains(&long));
+    assert_eq!(header(&mail, "Message-ID"), v.message_id);
+}
