@@ -37,6 +37,10 @@ const SEND_CONCURRENCY: usize = 8;
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Digests taken from the outbox at a time; a stopping daemon finishes at most one batch.
 const SEND_BATCH: usize = 256;
+/// How many times the sent-mark writer lets ready tasks run before it commits a group (each
+/// commit costs the database's single writer ~0.3 ms; groups were 1.8 marks on average
+/// without this, and the writer was busy most of the run).
+const GATHER_YIELDS: usize = 16;
 /// Subscribers whose digests are built in one transaction.
 const BUILD_GROUP: usize = 256;
 
@@ -603,6 +607,11 @@ impl SentMarks {
         tokio::spawn(async move {
             while let Some(first) = queue.recv().await {
                 let mut group = vec![first];
+                // Let the tasks that are ready run first: sends finishing at about the same
+                // time then share this commit instead of each waiting for one of their own.
+                for _ in 0..GATHER_YIELDS {
+                    tokio::task::yield_now().await;
+                }
                 while let Ok(next) = queue.try_recv() {
                     group.push(next);
                 }

@@ -543,6 +543,10 @@ async fn open_sqlite(url: &str, base_dir: &Path) -> anyhow::Result<SqlitePool> {
         .foreign_keys(true);
     SqlitePoolOptions::new()
         .max_connections(4)
+        // sqlx pings a connection each time it leaves the pool unless told not to: for SQLite an
+        // extra round trip to the connection's thread before every statement or transaction,
+        // and a local file connection does not go stale.
+        .test_before_acquire(false)
         .connect_with(options)
         .await
         .with_context(|| format!("opening database {}", path.display()))
