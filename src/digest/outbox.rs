@@ -1,6 +1,6 @@
-//! The digest outbox: builds the digests subscribers are owed at a tick (one transaction each:
-//! the digest, its ledger rows, the subscriber's tick and cursor), and sends pending ones with
-//! lettre. A 4xx or a dead server is retried with backoff (state in the database, so it survives
+//! The digest outbox: builds the digests subscribers are owed at a tick (a transaction per group
+//! of subscribers: each digest with its item list, its ledger rows, the subscriber's tick and
+//! cursor), and sends pending ones over SMTP. A 4xx or a dead server is retried with backoff (state in the database, so it survives
 //! a restart); a 5xx fails that digest only, and repeated failures mark the subscriber bouncing.
 //! The Message-ID is fixed per subscriber and tick, so a resend after a crash is recognisable.
 
@@ -35,7 +35,8 @@ const LOOKBACK_DAYS: i64 = 14;
 const SEND_CONCURRENCY: usize = 8;
 /// Connecting, and each SMTP command, may take this long before the attempt counts as failed.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
-/// Digests taken from the outbox at a time; a stopping daemon finishes at most one batch.
+/// Digests claimed from the outbox at a time (the next batch is claimed and prepared while the
+/// current one sends; a stop takes effect at the next digest).
 const SEND_BATCH: usize = 256;
 /// How many times the sent-mark writer lets ready tasks run before it commits a group (each
 /// commit costs the database's single writer ~0.3 ms; groups were 1.8 marks on average

@@ -1,6 +1,7 @@
-//! The `digests` outbox and the `deliveries` ledger. A digest is built in one transaction (its
-//! row, its items in the ledger, the subscriber's tick and cursor), so a crash leaves either all
-//! of it or none; the ledger's key makes sure no item reaches a subscriber twice.
+//! The `digests` outbox and the `deliveries` ledger. A digest is built in one transaction with
+//! the others of its group (its row with its item list, its items in the ledger, the
+//! subscriber's tick and cursor), so a crash leaves either all of it or none; the ledger's key
+//! makes sure no item reaches a subscriber twice.
 
 use super::stories::story_row;
 use super::{AnyRow, Dialect, Store, StoryRow, secs, time};
