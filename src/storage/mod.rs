@@ -165,6 +165,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "digest item lists",
         include_str!("../../migrations/sqlite/0007_digest_item_lists.sql"),
     ),
+    (
+        8,
+        "pending digests index",
+        include_str!("../../migrations/sqlite/0008_pending_digests_index.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -202,6 +207,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "digest item lists",
         include_str!("../../migrations/postgres/0007_digest_item_lists.sql"),
+    ),
+    (
+        8,
+        "pending digests index",
+        include_str!("../../migrations/postgres/0008_pending_digests_index.sql"),
     ),
 ];
 
