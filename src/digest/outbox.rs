@@ -191,8 +191,7 @@ impl Digester {
     /// parses, e.g. after a category was removed, is skipped and logged).
     async fn due(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<(Subscriber, Due)>> {
         let mut out = Vec::new();
-        // Many subscribers follow the same topics: each spec is parsed once.
-        let mut parsed: HashMap<String, Result<Topic, String>> = HashMap::new();
+        let mut parsed = Topics::default();
         for s in self.store.subscribers().await? {
             if s.status != "active" {
                 continue;
@@ -214,10 +213,7 @@ impl Digester {
             };
             let mut topics = Vec::with_capacity(s.topics.len());
             for spec in &s.topics {
-                let topic = parsed
-                    .entry(spec.clone())
-                    .or_insert_with(|| Topic::parse(spec, &self.config).map_err(|e| e.to_string()));
-                match topic {
+                match parsed.parse(spec, &self.config) {
                     Ok(topic) => topics.push(topic.clone()),
                     Err(e) => tracing::warn!(subscriber = %s.email, error = %e, "topic skipped"),
                 }
@@ -315,7 +311,7 @@ impl Digester {
                     .iter()
                     .flat_map(|d| d.items.iter().map(|(id, _)| *id))
                     .collect();
-                shelf.stock(&self.store, wanted).await?;
+                shelf.stories.stock(&self.store, wanted).await?;
                 for (d, links) in batch.into_iter().zip(links) {
                     let mut view = self.view(
                         &mut shelf,
@@ -440,7 +436,7 @@ impl Digester {
                 continue;
             }
             let wanted: Vec<i64> = owed.iter().map(|(id, _)| *id).collect();
-            shelf.stock(&self.store, wanted).await?;
+            shelf.stories.stock(&self.store, wanted).await?;
             let view = self.view(
                 &mut shelf,
                 &subscriber.email,
@@ -499,19 +495,14 @@ impl Digester {
     ) -> anyhow::Result<DigestView> {
         let tz = Tz::from_str(timezone).unwrap_or(self.config.digest.timezone);
         for spec in topic_specs {
-            if !shelf.topics.contains_key(spec) {
-                let topic = Topic::parse(spec, &self.config).ok();
-                let title = topic.as_ref().map(|t| t.describe(&self.config));
-                shelf.topics.insert(spec.clone(), (topic, title));
-            }
+            // A spec that no longer parses titles its stories "Tin mới" (`parsed` says why).
+            let _ = shelf.topics.parse(spec, &self.config);
         }
-        let titles: Vec<Option<String>> = topic_specs
-            .iter()
-            .map(|s| shelf.topics.get(s).and_then(|(_, title)| title.clone()))
-            .collect();
+        let parsed: Vec<Option<&(Topic, String)>> =
+            topic_specs.iter().map(|s| shelf.topics.get(s)).collect();
         let mut ordered: Vec<(usize, &DigestItem)> = items
             .iter()
-            .filter_map(|(id, position)| Some((*position, shelf.items.get(id)?)))
+            .filter_map(|(id, position)| Some((*position, &shelf.stories.read.get(id)?.0)))
             .collect();
         ordered.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.published_at.cmp(&a.1.published_at)));
         let mut seen_clusters = std::collections::HashSet::new();
@@ -529,26 +520,24 @@ impl Digester {
         }
         let mut sections: Vec<Section> = Vec::new();
         for (position, id) in shown {
-            let title = titles
+            let title = parsed
                 .get(position)
-                .and_then(Option::as_deref)
-                .unwrap_or("Tin mới");
+                .copied()
+                .flatten()
+                .map_or("Tin mới", |(_, title)| title.as_str());
             if sections.last().is_none_or(|s| s.title != title) {
                 sections.push(Section {
                     title: title.to_string(),
                     stories: Vec::new(),
                 });
             }
-            let story = shelf.prepared(id, tz, &self.templates)?;
+            let story = shelf.stories.prepared(id, tz, &self.templates)?;
             if let Some(section) = sections.last_mut() {
                 section.stories.push(story);
             }
         }
         let base = self.config.server.base_url.to_string();
-        let topics: Vec<&Topic> = topic_specs
-            .iter()
-            .filter_map(|s| shelf.topics.get(s).and_then(|(t, _)| t.as_ref()))
-            .collect();
+        let topics: Vec<&Topic> = parsed.iter().flatten().map(|(t, _)| t).collect();
         // Placeholders: the sender puts fresh links in; a dry run stores no tokens.
         let [manage_url, unsubscribe_url] =
             [Purpose::Manage, Purpose::Unsubscribe].map(|p| self.links.url(p, "dry-run"));
@@ -642,26 +631,60 @@ impl SentMarks {
     }
 }
 
-/// What a run has read of the stories its digests show, and those stories prepared for
-/// emails. Thousands of digests carry the same few hundred stories: each is read, and rendered
-/// for each timezone, once per run.
+/// What a run has read and prepared for its digests' emails, kept for the whole run.
 #[derive(Default)]
 struct Shelf {
-    items: HashMap<i64, DigestItem>,
-    /// Other outlets carrying each item's story: (name, link).
-    also: HashMap<i64, Vec<(String, Option<String>)>>,
-    prepared: HashMap<(i64, Tz), PreparedStory>,
-    /// Each topic as written: parsed (`None`: no longer parses) and its section title.
-    topics: HashMap<String, (Option<Topic>, Option<String>)>,
+    topics: Topics,
+    stories: Stories,
 }
 
-impl Shelf {
-    /// Reads the items in `wanted` that are not on the shelf yet, with the other outlets of
-    /// their stories: two queries.
+/// Topic specs as written, each parsed once per run (thousands of subscribers follow the same
+/// few hundred), with its section title; a spec that no longer parses keeps the reason.
+#[derive(Default)]
+struct Topics(HashMap<String, Result<(Topic, String), String>>);
+
+impl Topics {
+    fn parse(&mut self, spec: &str, config: &Config) -> Result<&Topic, &str> {
+        if !self.0.contains_key(spec) {
+            let parsed = Topic::parse(spec, config)
+                .map(|t| {
+                    let title = t.describe(config);
+                    (t, title)
+                })
+                .map_err(|e| e.to_string());
+            self.0.insert(spec.to_string(), parsed);
+        }
+        match &self.0[spec] {
+            Ok((topic, _)) => Ok(topic),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A spec `parse` has seen, if it parsed: the topic and its section title.
+    fn get(&self, spec: &str) -> Option<&(Topic, String)> {
+        self.0.get(spec)?.as_ref().ok()
+    }
+}
+
+/// Other outlets carrying a story: (name, link).
+type Outlets = Vec<(String, Option<String>)>;
+
+/// The stories a run's digests show. Thousands of digests carry the same few hundred stories:
+/// each is read, and rendered for each timezone, once per run.
+#[derive(Default)]
+struct Stories {
+    /// Each item read, with the other outlets carrying its story.
+    read: HashMap<i64, (DigestItem, Outlets)>,
+    prepared: HashMap<(i64, Tz), PreparedStory>,
+}
+
+impl Stories {
+    /// Reads the items in `wanted` that are not read yet, with the other outlets of their
+    /// stories: two queries.
     async fn stock(&mut self, store: &Store, wanted: Vec<i64>) -> anyhow::Result<()> {
         let mut missing: Vec<i64> = wanted
             .into_iter()
-            .filter(|id| !self.items.contains_key(id))
+            .filter(|id| !self.read.contains_key(id))
             .collect();
         missing.sort_unstable();
         missing.dedup();
@@ -684,13 +707,12 @@ impl Shelf {
                 .filter(|m| m.id != item.id && m.url != item.url)
                 .map(|m| (m.feed_title.clone(), m.url.clone()))
                 .collect();
-            self.also.insert(item.id, also);
-            self.items.insert(item.id, item);
+            self.read.insert(item.id, (item, also));
         }
         Ok(())
     }
 
-    /// Item `id` (on the shelf) as shown to readers in `tz`.
+    /// Item `id` (read) as shown to readers in `tz`.
     fn prepared(
         &mut self,
         id: i64,
@@ -700,8 +722,8 @@ impl Shelf {
         if let Some(done) = self.prepared.get(&(id, tz)) {
             return Ok(done.clone());
         }
-        let item = self
-            .items
+        let (item, also) = self
+            .read
             .get(&id)
             .with_context(|| format!("item {id} was not read"))?;
         let story = Story {
@@ -710,7 +732,7 @@ impl Shelf {
             source: item.feed_title.clone(),
             summary: shorten(&item.text, 300),
             published: item.published_at,
-            also: self.also.get(&id).cloned().unwrap_or_default(),
+            also: also.clone(),
         };
         let done = templates.prepare(&story, tz)?;
         self.prepared.insert((id, tz), done.clone());
