@@ -84,7 +84,7 @@ pub struct Section {
 #[derive(Debug, Clone)]
 pub struct PreparedStory(Value);
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct Story {
     pub title: String,
     pub url: Option<String>,
@@ -280,11 +280,18 @@ impl Rendered {
 /// The digest email for `view`, from `from`, with bodies any SMTP server takes (7-bit:
 /// quoted-printable or base64, whichever is shorter).
 pub fn render(view: &DigestView, templates: &Templates, from: &Mailbox) -> anyhow::Result<Message> {
-    let ctx = template_context(view);
-    let subject = render_subject(templates, &ctx)?;
-    let text = templates.render(TEXT_TEMPLATE, &ctx)?;
-    let html = templates.render(HTML_TEMPLATE, &ctx)?;
+    let (subject, text, html) = contents(view, templates)?;
     seven_bit(view, from, subject, text, html)
+}
+
+/// The subject, plain text and HTML of `view`'s email, from the templates.
+fn contents(view: &DigestView, templates: &Templates) -> anyhow::Result<(String, String, String)> {
+    let ctx = template_context(view);
+    Ok((
+        render_subject(templates, &ctx)?,
+        templates.render(TEXT_TEMPLATE, &ctx)?,
+        templates.render(HTML_TEMPLATE, &ctx)?,
+    ))
 }
 
 /// `render` for a server that announced 8BITMIME (RFC 6152), and for files: bodies as UTF-8,
@@ -297,10 +304,7 @@ pub fn render_8bit(
     templates: &Templates,
     from: &Mailbox,
 ) -> anyhow::Result<Rendered> {
-    let ctx = template_context(view);
-    let subject = render_subject(templates, &ctx)?;
-    let text = templates.render(TEXT_TEMPLATE, &ctx)?;
-    let html = templates.render(HTML_TEMPLATE, &ctx)?;
+    let (subject, text, html) = contents(view, templates)?;
     let to = recipient(view)?;
     // No CR, LF or space in a boundary: breaking lines below cannot make or hide one.
     let boundary = boundary(&[&text, &html]);

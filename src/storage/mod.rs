@@ -391,9 +391,8 @@ impl Store {
         if DB::POSTGRES {
             return Ok((None, pool.begin().await?));
         }
-        let guard = self.write_gate.clone().lock_owned().await;
-        let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok((Some(guard), tx))
+        let turn = self.write_turn::<DB>().await;
+        Ok((turn, pool.begin_with("BEGIN IMMEDIATE").await?))
     }
 
     /// The single-writer turn alone (SQLite; nothing on PostgreSQL), for a write that is one
