@@ -1,8 +1,9 @@
 //! The digest outbox: builds the digests subscribers are owed at a tick (a transaction per group
 //! of subscribers: each digest with its item list, its ledger rows, the subscriber's tick and
-//! cursor), and sends pending ones over SMTP. A 4xx or a dead server is retried with backoff (state in the database, so it survives
-//! a restart); a 5xx fails that digest only, and repeated failures mark the subscriber bouncing.
-//! The Message-ID is fixed per subscriber and tick, so a resend after a crash is recognisable.
+//! cursor), and sends pending ones over SMTP. A 4xx or a dead server is retried with backoff
+//! (state in the database, so it survives a restart); a 5xx fails that digest only, and
+//! repeated failures mark the subscriber bouncing. The Message-ID is fixed per subscriber and
+//! tick, so a resend after a crash is recognisable.
 
 use super::assemble::{Due, assemble};
 use super::links::{Links, Purpose};

@@ -11,8 +11,9 @@
 //!
 //! - PIPELINING (RFC 2920). lettre waits for each reply before the next command: four round
 //!   trips per message. When the server announces PIPELINING, MAIL, RCPT and DATA go in one
-//!   write and the message with its terminator in another: two round trips. (lettre keeps no record of PIPELINING, so a connection asks with its own
-//!   EHLO once, before AUTH; the replies are read with lettre's parser.)
+//!   write and the message with its terminator in another: two round trips. (lettre keeps no
+//!   record of PIPELINING, so a connection asks with its own EHLO once, before AUTH; the replies
+//!   are read with lettre's parser.)
 //!
 //! Connections are reused while healthy; one idle for a while is checked with NOOP first. A
 //! connection that saw any error is dropped (lettre aborts it), never reused. `smtps://`
