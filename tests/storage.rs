@@ -171,36 +171,16 @@ async fn a_due_digest_is_claimed_by_one_process_until_sent_or_expired() {
         let app = TestApp::start(&many_feeds(1)).await;
         let other = another_process(&app).await;
         let now = Utc::now();
-        for i in 0..5 {
-            let new = tinbao::storage::NewSubscriber {
-                email: format!("a{i}@example.vn"),
-                status: "active".into(),
-                schedule: "immediate".into(),
-                timezone: "Asia/Ho_Chi_Minh".into(),
-                topics: vec!["category=thoi-su".into()],
-            };
-            app.store.add_subscriber(&new, now).await.unwrap();
-        }
-        app.execute(
-            "INSERT INTO items (feed_id, item_key, title, summary_html, content_html, text, authors,
-                categories, published_at, first_seen_at, changed_at, content_hash)
-             VALUES ('f000', 'g:1', 'Tin', '', '', 'Tin', '[]', '[]', 1, 1, 1, 'h')",
-        )
-        .await;
-        let item = app.scalar("SELECT MAX(id) FROM items").await;
-        let digest = |s: i64, cursor: i64| NewDigest {
-            subscriber_id: s,
-            tick: now,
-            message_id: format!("<d{s}>"),
-            items: vec![(item, 0)],
-            cursor,
-        };
-        let all: Vec<NewDigest> = (1..=5).map(|s| digest(s, item)).collect();
+        let (subscribers, item) = subscribers_and_an_item(&app, 5, now).await;
+        let all: Vec<NewDigest> = subscribers
+            .iter()
+            .map(|s| new_digest(*s, now, item, item))
+            .collect();
         assert_eq!(app.store.create_digests(&all, now).await.unwrap(), 5);
         // A second build of the same tick (another process) makes nothing and moves nothing.
         assert_eq!(
             other
-                .create_digests(&[digest(1, item + 100)], now)
+                .create_digests(&[new_digest(subscribers[0], now, item, item + 100)], now)
                 .await
                 .unwrap(),
             0
@@ -238,28 +218,8 @@ async fn a_digest_whose_lease_ran_out_and_was_taken_over_is_not_renewed() {
         let app = TestApp::start(&many_feeds(1)).await;
         let other = another_process(&app).await;
         let now = Utc::now();
-        let new = tinbao::storage::NewSubscriber {
-            email: "cham@example.vn".into(),
-            status: "active".into(),
-            schedule: "immediate".into(),
-            timezone: "Asia/Ho_Chi_Minh".into(),
-            topics: vec!["category=thoi-su".into()],
-        };
-        let s = app.store.add_subscriber(&new, now).await.unwrap();
-        app.execute(
-            "INSERT INTO items (feed_id, item_key, title, summary_html, content_html, text, authors,
-                categories, published_at, first_seen_at, changed_at, content_hash)
-             VALUES ('f000', 'g:1', 'Tin', '', '', 'Tin', '[]', '[]', 1, 1, 1, 'h')",
-        )
-        .await;
-        let item = app.scalar("SELECT MAX(id) FROM items").await;
-        let digest = NewDigest {
-            subscriber_id: s,
-            tick: now,
-            message_id: "<d>".into(),
-            items: vec![(item, 0)],
-            cursor: item,
-        };
+        let (subscribers, item) = subscribers_and_an_item(&app, 1, now).await;
+        let digest = new_digest(subscribers[0], now, item, item);
         assert_eq!(app.store.create_digests(&[digest], now).await.unwrap(), 1);
         let claimed = app.store.due_digests(now, 10).await.unwrap();
         assert_eq!(claimed.len(), 1);
@@ -283,4 +243,84 @@ async fn a_digest_whose_lease_ran_out_and_was_taken_over_is_not_renewed() {
         other.close().await;
     })
     .await;
+}
+
+/// An item the ledger already holds for a subscriber (a race between processes can leave it
+/// behind their cursor) goes into no second digest: the later tick passes without an email.
+#[tokio::test]
+async fn items_the_ledger_holds_are_not_owed_again() {
+    each_database(async || {
+        let app = TestApp::start(&many_feeds(1)).await;
+        let now = Utc::now();
+        let (subscribers, item) = subscribers_and_an_item(&app, 1, now).await;
+        let s = subscribers[0];
+        let first = new_digest(s, now, item, item);
+        assert_eq!(app.store.create_digests(&[first], now).await.unwrap(), 1);
+        let later = now + Duration::hours(1);
+        let again = new_digest(s, later, item, item);
+        assert_eq!(app.store.create_digests(&[again], later).await.unwrap(), 0);
+        assert_eq!(app.scalar("SELECT COUNT(*) FROM digests").await, 1);
+        assert_eq!(app.scalar("SELECT COUNT(*) FROM deliveries").await, 1);
+        assert_eq!(
+            app.scalar("SELECT last_tick_at FROM subscribers").await,
+            later.timestamp(),
+            "the tick passed"
+        );
+    })
+    .await;
+}
+
+/// A digest built before digests carried their item list (migration 0007) is sent with the
+/// items its ledger rows name.
+#[tokio::test]
+async fn a_digest_without_an_item_list_is_sent_from_its_ledger() {
+    each_database(async || {
+        let app = TestApp::start(&many_feeds(1)).await;
+        let now = Utc::now();
+        let (subscribers, item) = subscribers_and_an_item(&app, 1, now).await;
+        let digest = new_digest(subscribers[0], now, item, item);
+        assert_eq!(app.store.create_digests(&[digest], now).await.unwrap(), 1);
+        app.execute("UPDATE digests SET items = NULL").await;
+        let claimed = app.store.due_digests(now, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].items, vec![(item, 0)]);
+    })
+    .await;
+}
+
+/// `n` active subscribers following Thời sự, and one stored item: their ids and the item's.
+async fn subscribers_and_an_item(
+    app: &TestApp,
+    n: usize,
+    now: chrono::DateTime<Utc>,
+) -> (Vec<i64>, i64) {
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let new = tinbao::storage::NewSubscriber {
+            email: format!("a{i}@example.vn"),
+            status: "active".into(),
+            schedule: "immediate".into(),
+            timezone: "Asia/Ho_Chi_Minh".into(),
+            topics: vec!["category=thoi-su".into()],
+        };
+        ids.push(app.store.add_subscriber(&new, now).await.unwrap());
+    }
+    app.execute(
+        "INSERT INTO items (feed_id, item_key, title, summary_html, content_html, text, authors,
+            categories, published_at, first_seen_at, changed_at, content_hash)
+         VALUES ('f000', 'g:1', 'Tin', '', '', 'Tin', '[]', '[]', 1, 1, 1, 'h')",
+    )
+    .await;
+    (ids, app.scalar("SELECT MAX(id) FROM items").await)
+}
+
+/// A digest for subscriber `s` at `tick` owing `item`, moving the cursor to `cursor`.
+fn new_digest(s: i64, tick: chrono::DateTime<Utc>, item: i64, cursor: i64) -> NewDigest {
+    NewDigest {
+        subscriber_id: s,
+        tick,
+        message_id: format!("<d{s}.{}>", tick.timestamp()),
+        items: vec![(item, 0)],
+        cursor,
+    }
 }
