@@ -324,3 +324,134 @@ fn new_digest(s: i64, tick: chrono::DateTime<Utc>, item: i64, cursor: i64) -> Ne
         cursor,
     }
 }
+
+/// A pid no Linux process can have (above the kernel's largest `pid_max`).
+const DEAD_PID: u32 = 4_194_305;
+
+/// SQLite records a delivery in the process's sent log first. A digest recorded there is in the
+/// outbox as sent before anything is claimed again, even after its lease has run out, and the
+/// log is emptied once what it holds is committed.
+#[tokio::test]
+async fn a_digest_in_the_sent_log_is_never_claimed_again() {
+    let app = TestApp::start(&many_feeds(1)).await;
+    assert!(app.store.has_sent_log(), "SQLite stores keep a sent log");
+    let now = Utc::now();
+    let (subscribers, item) = subscribers_and_an_item(&app, 2, now).await;
+    let all: Vec<NewDigest> = subscribers
+        .iter()
+        .map(|s| new_digest(*s, now, item, item))
+        .collect();
+    assert_eq!(app.store.create_digests(&all, now).await.unwrap(), 2);
+    let claimed = app.store.due_digests(now, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    app.store
+        .record_sent(claimed[0].id, false, now)
+        .await
+        .unwrap();
+    let log = sent_logs(&app);
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(
+        std::fs::read_to_string(&log[0]).unwrap(),
+        format!("{} {} 0\n", claimed[0].id, now.timestamp())
+    );
+    let late = now + app.store.lease() + Duration::seconds(1);
+    let again = app.store.due_digests(late, 10).await.unwrap();
+    assert_eq!(
+        again.iter().map(|d| d.id).collect::<Vec<_>>(),
+        vec![claimed[1].id],
+        "only the digest not delivered"
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM digests WHERE state = 'sent'")
+            .await,
+        1
+    );
+    assert_eq!(std::fs::read_to_string(&log[0]).unwrap(), "", "emptied");
+    app.store.close().await;
+    assert!(sent_logs(&app).is_empty(), "a clean close removes the log");
+}
+
+/// A process killed after the SMTP server accepted digests, before they reached the outbox,
+/// leaves its sent log: the next start records them as sent before releasing the dead
+/// process's leases, so they are not sent a second time. A line cut short is ignored.
+#[tokio::test]
+async fn the_sent_log_of_a_killed_process_is_applied_at_the_next_start() {
+    let app = TestApp::start(&many_feeds(1)).await;
+    let now = Utc::now();
+    let (subscribers, item) = subscribers_and_an_item(&app, 3, now).await;
+    let all: Vec<NewDigest> = subscribers
+        .iter()
+        .map(|s| new_digest(*s, now, item, item))
+        .collect();
+    assert_eq!(app.store.create_digests(&all, now).await.unwrap(), 3);
+    let ids: Vec<i64> = app
+        .store
+        .due_digests(now, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    // Leased to a process of this machine that no longer runs.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    app.execute(&format!(
+        "UPDATE digests SET lease_owner = '{}/{DEAD_PID}/x'",
+        host.trim()
+    ))
+    .await;
+    let left = app
+        .dir
+        .path()
+        .join(format!("tinbao.db.sent-{DEAD_PID}-dead"));
+    std::fs::write(
+        &left,
+        format!(
+            "{} {} 0\n{} {} 1\n{} 17",
+            ids[0],
+            now.timestamp(),
+            ids[1],
+            now.timestamp(),
+            ids[2]
+        ),
+    )
+    .unwrap();
+    let next = another_process(&app).await;
+    assert!(!left.exists(), "applied, then removed");
+    let states: Vec<(i64, String)> = sqlx::query_as("SELECT id, state FROM digests ORDER BY id")
+        .fetch_all(&sqlx::SqlitePool::connect(&app.db_url).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        states,
+        vec![
+            (ids[0], "sent".to_string()),
+            (ids[1], "sent".to_string()),
+            (ids[2], "pending".to_string())
+        ]
+    );
+    let owed: Vec<i64> = next
+        .due_digests(now, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(
+        owed,
+        vec![ids[2]],
+        "only the one not recorded is sent again"
+    );
+    next.close().await;
+}
+
+/// The sent logs beside an app's database.
+fn sent_logs(app: &TestApp) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(app.dir.path())
+        .unwrap()
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            let name = path.file_name()?.to_string_lossy().into_owned();
+            name.starts_with("tinbao.db.sent-").then_some(path)
+        })
+        .collect()
+}

@@ -216,6 +216,9 @@ impl Store {
         now: DateTime<Utc>,
         limit: usize,
     ) -> anyhow::Result<Vec<PendingDigest>> {
+        // Deliveries recorded in the sent log are in the table before anything is claimed, so a
+        // digest delivered but not yet marked is never taken again.
+        self.flush_sent().await?;
         let mut out = on_pool!(self, |pool| {
             let (_turn, mut tx) = self.write(pool).await?;
             let rows = sqlx::query(Db::sql(
@@ -340,7 +343,8 @@ impl Store {
     /// Records several digests as sent (the outbox groups the sends that end while a write is
     /// under way). `clear_failures`: some of their subscribers had permanent failures counted
     /// (`PendingDigest::failures`), which a delivery resets; without it, and for up to 500
-    /// digests, this is a single statement, its own transaction.
+    /// digests, this is a single statement, its own transaction. Only pending digests change, so
+    /// recording a delivery twice (a sent log applied again after a crash) changes nothing.
     pub async fn mark_digests_sent(
         &self,
         digest_ids: &[i64],
@@ -356,7 +360,7 @@ impl Store {
                     QueryBuilder::<Db>::new("UPDATE digests SET state = 'sent', sent_at = ");
                 q.push_bind(secs(now)).push(
                     ", attempts = attempts + 1, last_error = NULL, lease_owner = NULL, lease_until = NULL
-                     WHERE id IN (",
+                     WHERE state = 'pending' AND id IN (",
                 );
                 let mut list = q.separated(", ");
                 for id in chunk {

@@ -103,6 +103,7 @@ mod digests;
 mod feeds;
 mod items;
 mod selfservice;
+mod sent;
 mod stories;
 mod subscribers;
 
@@ -330,6 +331,8 @@ pub struct Store {
     owner: Arc<str>,
     /// How long a lease lasts, in seconds (`[database] lease`).
     lease_secs: Arc<std::sync::atomic::AtomicI64>,
+    /// SQLite: where delivered digests are recorded first (see `sent`).
+    sent_log: Option<Arc<sent::SentLog>>,
 }
 
 impl Store {
@@ -337,28 +340,35 @@ impl Store {
     /// needed; a relative path is taken relative to `base_dir`, the config file's folder) or
     /// `postgres://USER:PASSWORD@HOST:PORT/DB` (the database must exist).
     pub async fn open(url: &str, base_dir: &Path) -> anyhow::Result<Store> {
-        let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Pool::Postgres(open_postgres(url).await?)
+        let (pool, file) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Pool::Postgres(open_postgres(url).await?), None)
         } else {
-            Pool::Sqlite(open_sqlite(url, base_dir).await?)
+            let path = sqlite_path(url, base_dir)?;
+            (Pool::Sqlite(open_sqlite(&path).await?), Some(path))
         };
         let (poll_jobs, jobs) = tokio::sync::mpsc::channel(256);
         let mut nonce = [0u8; 6];
         getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
-        let owner = format!(
-            "{}/{}/{}",
-            host_name(),
-            std::process::id(),
-            nonce.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        );
-        let store = Store {
+        let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+        let owner = format!("{}/{}/{nonce}", host_name(), std::process::id());
+        let mut store = Store {
             pool,
             write_gate: Arc::default(),
             poll_jobs,
             owner: owner.into(),
             lease_secs: Arc::new(DEFAULT_LEASE_SECS.into()),
+            sent_log: None,
         };
         store.migrate().await.context("applying migrations")?;
+        if let Some(file) = &file {
+            // Before any lease is released: a stopped process's delivered digests are sent.
+            store
+                .apply_sent_logs_left(file)
+                .await
+                .context("applying the sent logs of stopped processes")?;
+            let log = sent::SentLog::create(file, std::process::id(), &nonce)?;
+            store.sent_log = Some(Arc::new(log));
+        }
         store
             .release_dead_leases()
             .await
@@ -447,6 +457,18 @@ impl Store {
     /// Closes the pool after giving up this process's remaining leases (work cut short by a
     /// stop is then taken at once by another process, or by this one's next start).
     pub async fn close(&self) {
+        // Delivered digests are recorded before their leases are given up.
+        match self.flush_sent().await {
+            Ok(()) => {
+                if let Some(log) = &self.sent_log {
+                    log.remove();
+                }
+            }
+            Err(e) => tracing::warn!(
+                error = format!("{e:#}"),
+                "recording sent digests failed; the next start applies them"
+            ),
+        }
         if let Err(e) = self.release_leases_of(&self.owner).await {
             tracing::warn!(error = format!("{e:#}"), "releasing leases failed");
         }
@@ -537,14 +559,13 @@ fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
     }
 }
 
-async fn open_sqlite(url: &str, base_dir: &Path) -> anyhow::Result<SqlitePool> {
-    let path = sqlite_path(url, base_dir)?;
+async fn open_sqlite(path: &Path) -> anyhow::Result<SqlitePool> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
     let options = SqliteConnectOptions::from_str("sqlite:")?
-        .filename(&path)
+        .filename(path)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
