@@ -559,10 +559,9 @@ pub async fn digest(config: Arc<Config>, dry_run: Option<PathBuf>) -> anyhow::Re
         return Ok(1);
     };
     let mailer = crate::digest::outbox::Mailer::from_url(&smtp.url, &config.base_dir())?;
-    let built = digester.build_due(now).await?;
-    let sent = digester.send_due(&mailer, now).await;
+    let (built, sent) = digester.run_due(&mailer, now, true, &|| true).await;
     mailer.close().await;
-    let sent = sent?;
+    let (built, sent) = (built?, sent?);
     println!(
         "{} subscribers due: {} digests built, {} owed nothing; {} sent, {} to retry, {} failed",
         built.due, built.digests, built.empty, sent.sent, sent.retried, sent.failed

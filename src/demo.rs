@@ -175,8 +175,8 @@ pub async fn run(dir: &Path, listen: &str, once: bool) -> anyhow::Result<i32> {
     let digester = crate::digest::outbox::Digester::new(store.clone(), config.clone()).await?;
     let mailer = crate::digest::outbox::Mailer::from_url("file://outbox", &config.base_dir())?;
     let now = chrono::Utc::now();
-    let built = digester.build_due(now).await?;
-    let sent = digester.send_due(&mailer, now).await?;
+    let (built, sent) = digester.run_due(&mailer, now, true, &|| true).await;
+    let (built, sent) = (built?, sent?);
     println!(
         "digests: {} built, {} written to {}",
         built.digests,

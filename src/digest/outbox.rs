@@ -12,7 +12,7 @@ use super::render::{
 };
 use super::schedule::due_tick;
 pub use super::smtp::SendError;
-use super::smtp::{Pool, Relay, chain};
+use super::smtp::{Pool, Relay, Session, chain};
 use super::topic::{Topic, province_name};
 use crate::config::Config;
 use crate::storage::{DigestItem, NewDigest, PendingDigest, Store, StoryMember, Subscriber};
@@ -32,8 +32,11 @@ const BOUNCE_AFTER: i64 = 3;
 /// How far back a digest looks for items, whatever the cursor says.
 const LOOKBACK_DAYS: i64 = 14;
 /// Digests sent at once (the SMTP pool's size). Also the most a crash can resend: a digest's
-/// send task ends only once its "sent" mark is committed.
+/// connection takes the next one only once its delivery is recorded.
 const SEND_CONCURRENCY: usize = 8;
+/// Digests in progress: as many being rendered as being sent, so that a connection does not
+/// wait for a rendering (only `SEND_CONCURRENCY` of them hold a connection).
+const IN_PROGRESS: usize = 2 * SEND_CONCURRENCY;
 /// Connecting, and each SMTP command, may take this long before the attempt counts as failed.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Digests claimed from the outbox at a time (the next batch is claimed and prepared while the
@@ -85,37 +88,48 @@ impl Mailer {
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
         self.send_rendered(|_| Ok(Rendered::from_message(&message)))
             .await
+            .map(drop)
     }
 
-    /// Renders with `render(eight_bit)` once the connection is known (`eight_bit`: the server
-    /// takes 8-bit bodies), then sends. A rendering error is transient: an operator's template
-    /// fix lets the retry through.
+    /// Renders with `render(eight_bit)` (`eight_bit`: the server takes 8-bit bodies), then
+    /// sends. For the pool, rendering happens before a connection is free, in the form the
+    /// relay's connections have announced so far, and again only if the connection it gets
+    /// says otherwise. A rendering error is transient: an operator's template fix lets the
+    /// retry through. The connection stays this send's until the returned `Delivered` is
+    /// dropped.
     pub async fn send_rendered(
         &self,
-        render: impl FnOnce(bool) -> anyhow::Result<Rendered>,
-    ) -> Result<(), SendError> {
+        render: impl Fn(bool) -> anyhow::Result<Rendered>,
+    ) -> Result<Delivered<'_>, SendError> {
         let rendering = |e: anyhow::Error| SendError {
             transient: true,
             message: format!("rendering: {e:#}"),
         };
         match self {
             Mailer::Pool(pool) => {
+                let early = pool.eight_bit_hint().map(|guess| (guess, render(guess)));
                 let mut session = pool.session().await?;
-                let message = render(session.eight_bit()).map_err(rendering)?;
-                session.send(&message.envelope, message.data).await
+                let eight_bit = session.eight_bit();
+                let message = match early {
+                    Some((guess, message)) if guess == eight_bit => message,
+                    _ => render(eight_bit),
+                }
+                .map_err(rendering)?;
+                session.send(&message.envelope, message.data).await?;
+                Ok(Delivered(Some(session)))
             }
             Mailer::Smtps(t) => {
                 let message = render(false).map_err(rendering)?;
                 t.send_raw(&message.envelope, message.data.as_bytes())
                     .await
-                    .map(|_| ())
+                    .map(|_| Delivered(None))
                     .map_err(|e| SendError::from(&e))
             }
             Mailer::File(t) => {
                 // A file has no transport limits: UTF-8 bodies, readable in any text editor.
                 let message = render(true).map_err(rendering)?;
                 let sent = t.send_raw(&message.envelope, message.data.as_bytes()).await;
-                sent.map(|_| ()).map_err(|e| SendError {
+                sent.map(|_| Delivered(None)).map_err(|e| SendError {
                     transient: true,
                     message: chain(&e),
                 })
@@ -132,6 +146,11 @@ impl Mailer {
         }
     }
 }
+
+/// A message the server accepted. For the pool, its connection takes no other message until
+/// this is dropped: the outbox records the delivery first, so no more digests than the pool has
+/// connections are ever delivered but not yet recorded (what a crash can resend).
+pub struct Delivered<'a>(#[allow(dead_code)] Option<Session<'a>>);
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BuildSummary {
@@ -232,6 +251,15 @@ impl Digester {
 
     /// Builds the digests owed at `now` into the outbox.
     pub async fn build_due(&self, now: DateTime<Utc>) -> anyhow::Result<BuildSummary> {
+        self.build(now, None).await
+    }
+
+    /// `build_due`, telling `progress` each time a group of digests is committed.
+    async fn build(
+        &self,
+        now: DateTime<Utc>,
+        progress: Option<&tokio::sync::watch::Sender<()>>,
+    ) -> anyhow::Result<BuildSummary> {
         let due = self.due(now).await?;
         let mut summary = BuildSummary {
             due: due.len(),
@@ -245,9 +273,12 @@ impl Digester {
             .store
             .stories_after(from, now - chrono::Duration::days(LOOKBACK_DAYS))
             .await?;
-        let dues: Vec<Due> = due.iter().map(|(_, d)| d.clone()).collect();
-        let owed = assemble(&dues, &stories);
         let newest = stories.iter().map(|s| s.id).max().unwrap_or(0);
+        let dues: Vec<Due> = due.iter().map(|(_, d)| d.clone()).collect();
+        // Matching is pure CPU: off the async workers, which go on serving and sending.
+        let owed = tokio::task::spawn_blocking(move || assemble(&dues, &stories))
+            .await
+            .context("matching digests failed")?;
         let digests: Vec<NewDigest> = due
             .iter()
             .zip(owed)
@@ -264,8 +295,41 @@ impl Digester {
         // most one group's work (rebuilt at the next start: nothing in it was recorded).
         for group in digests.chunks(BUILD_GROUP) {
             summary.digests += self.store.create_digests(group, now).await?;
+            if let Some(progress) = progress {
+                progress.send_replace(());
+            }
         }
         Ok(summary)
+    }
+
+    /// Builds the digests owed at `now` (when `build`) and sends every pending one, the sends
+    /// starting as soon as the first group of digests is committed rather than after the last.
+    /// `keep_going` is checked before each digest sent (see `send_due_while`); the build, once
+    /// started, runs to its end. Each part's outcome is its own: a failed build still lets what
+    /// is pending go out.
+    pub async fn run_due(
+        &self,
+        mailer: &Mailer,
+        now: DateTime<Utc>,
+        build: bool,
+        keep_going: &(dyn Fn() -> bool + Sync),
+    ) -> (anyhow::Result<BuildSummary>, anyhow::Result<SendSummary>) {
+        if !build {
+            let sent = self.send_while(mailer, now, keep_going, None).await;
+            return (Ok(BuildSummary::default()), sent);
+        }
+        // Told after each committed group; the build's end drops the sender.
+        let (progress, mut built) = tokio::sync::watch::channel(());
+        let this = self.clone();
+        let building = tokio::spawn(async move { this.build(now, Some(&progress)).await });
+        let sent = self
+            .send_while(mailer, now, keep_going, Some(&mut built))
+            .await;
+        let built = match building.await {
+            Ok(built) => built,
+            Err(e) => Err(anyhow::anyhow!("the digest build stopped: {e}")),
+        };
+        (built, sent)
     }
 
     /// Sends every pending digest due at `now`. Each digest's outcome is recorded the moment
@@ -291,15 +355,36 @@ impl Digester {
         now: DateTime<Utc>,
         keep_going: &(dyn Fn() -> bool + Sync),
     ) -> anyhow::Result<SendSummary> {
+        self.send_while(mailer, now, keep_going, None).await
+    }
+
+    /// `send_due_while`; with `built`, while a build is committing groups of digests: an empty
+    /// outbox then means waiting for the next group, until the build has ended.
+    async fn send_while(
+        &self,
+        mailer: &Mailer,
+        now: DateTime<Utc>,
+        keep_going: &(dyn Fn() -> bool + Sync),
+        mut built: Option<&mut tokio::sync::watch::Receiver<()>>,
+    ) -> anyhow::Result<SendSummary> {
         let marks = SentMarks::start(self.store.clone());
         let (ready, mut queue) = tokio::sync::mpsc::channel::<Ready>(SEND_BATCH);
         let produce = async move {
             let mut shelf = Shelf::default();
             while keep_going() {
+                // Whatever the build commits after this point wakes the wait below.
+                if let Some(built) = built.as_mut() {
+                    built.borrow_and_update();
+                }
                 let batch = self.store.due_digests(now, SEND_BATCH).await?;
                 let claimed = Utc::now();
                 if batch.is_empty() {
-                    break;
+                    let Some(b) = built.as_mut() else { break };
+                    if b.changed().await.is_err() {
+                        // The build has ended: one more claim sees all it committed.
+                        built = None;
+                    }
+                    continue;
                 }
                 // Each email's manage and unsubscribe links, minted for the batch in one write.
                 let ids: Vec<i64> = batch.iter().map(|d| d.subscriber_id).collect();
@@ -348,7 +433,7 @@ impl Digester {
                         this.send_one(&mailer, &marks, d, view, now, claimed).await
                     })
                 })
-                .buffer_unordered(SEND_CONCURRENCY);
+                .buffer_unordered(IN_PROGRESS);
             let mut summary = SendSummary::default();
             while let Some(outcome) = outcomes.next().await {
                 match outcome.context("a send task failed")?? {
@@ -361,8 +446,12 @@ impl Digester {
             anyhow::Ok(summary)
         };
         let (produced, sent) = futures_util::future::join(produce, send).await;
+        // What the sent log holds goes into the outbox before the run reports.
+        let flushed = self.store.flush_sent().await;
         produced?;
-        sent
+        let sent = sent?;
+        flushed?;
+        Ok(sent)
     }
 
     async fn send_one(
@@ -392,6 +481,7 @@ impl Digester {
                 false => render(&view, templates, &from).map(|m| Rendered::from_message(&m)),
             })
             .await;
+
         if let Err(e) = &result {
             let kind = if e.transient {
                 "transient"
@@ -401,8 +491,10 @@ impl Digester {
             metrics::counter!("tinbao_smtp_errors_total", "kind" => kind).increment(1);
         }
         Ok(match result {
-            Ok(()) => {
+            Ok(delivered) => {
+                // Recorded while the connection is still this send's (see `Delivered`).
                 marks.record(id, failures > 0).await?;
+                drop(delivered);
                 Outcome::Sent
             }
             Err(e) if e.transient => {
@@ -580,20 +672,26 @@ impl Digester {
 /// A claimed digest with its email's content, and when its batch was claimed.
 type Ready = (PendingDigest, DigestView, DateTime<Utc>);
 
-/// "Sent" marks written in groups. Each send still waits until its own mark is committed (so a
-/// crash resends at most the digests in flight), but the sends that end while a commit is under
-/// way share the next one: one transaction per group instead of one per email.
+/// Records each delivered digest before its send task ends (so a crash resends at most the
+/// digests in flight). On SQLite, a line in the store's sent log (`Store::record_sent`), applied
+/// to the outbox in bulk before the next claim. Otherwise (PostgreSQL) "sent" marks written in
+/// groups: each send waits until its own mark is committed, but the sends that end while a
+/// commit is under way share the next one.
 #[derive(Clone)]
-struct SentMarks {
-    jobs: tokio::sync::mpsc::UnboundedSender<SentMark>,
+enum SentMarks {
+    Log(Store),
+    Grouped(tokio::sync::mpsc::UnboundedSender<SentMark>),
 }
 
 /// A digest delivered: its id, whether its subscriber had failures to reset, and who waits.
 type SentMark = (i64, bool, tokio::sync::oneshot::Sender<Result<(), String>>);
 
 impl SentMarks {
-    /// The writer task ends when the last handle is dropped.
+    /// The group writer task ends when the last handle is dropped.
     fn start(store: Store) -> SentMarks {
+        if store.has_sent_log() {
+            return SentMarks::Log(store);
+        }
         let (jobs, mut queue) = tokio::sync::mpsc::unbounded_channel::<SentMark>();
         tokio::spawn(async move {
             while let Some(first) = queue.recv().await {
@@ -617,13 +715,20 @@ impl SentMarks {
                 }
             }
         });
-        SentMarks { jobs }
+        SentMarks::Grouped(jobs)
     }
 
     async fn record(&self, digest_id: i64, clear_failures: bool) -> anyhow::Result<()> {
+        let jobs = match self {
+            SentMarks::Log(store) => {
+                return store
+                    .record_sent(digest_id, clear_failures, Utc::now())
+                    .await;
+            }
+            SentMarks::Grouped(jobs) => jobs,
+        };
         let (done, written) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send((digest_id, clear_failures, done))
+        jobs.send((digest_id, clear_failures, done))
             .map_err(|_| anyhow::anyhow!("the sent-mark writer stopped"))?;
         written
             .await

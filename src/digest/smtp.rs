@@ -296,6 +296,8 @@ pub struct Pool {
     relay: Relay,
     slots: std::sync::Arc<Semaphore>,
     idle: Mutex<Vec<(Connection, Instant)>>,
+    /// Whether the relay's last new connection announced 8BITMIME: 0 none yet, 1 no, 2 yes.
+    eight_bit: std::sync::atomic::AtomicU8,
 }
 
 impl Pool {
@@ -304,6 +306,16 @@ impl Pool {
             relay,
             slots: std::sync::Arc::new(Semaphore::new(size.max(1))),
             idle: Mutex::new(Vec::new()),
+            eight_bit: std::sync::atomic::AtomicU8::new(0),
+        }
+    }
+
+    /// Whether messages for this relay are best rendered 8-bit, as far as its connections have
+    /// told (`None` before the first one), so that rendering need not wait for a connection.
+    pub fn eight_bit_hint(&self) -> Option<bool> {
+        match self.eight_bit.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            known => Some(known == 2),
         }
     }
 
@@ -330,6 +342,14 @@ impl Pool {
             }
         }
         let conn = self.relay.connect().await?;
+        let eight_bit = conn
+            .conn
+            .server_info()
+            .supports_feature(Extension::EightBitMime);
+        self.eight_bit.store(
+            1 + u8::from(eight_bit),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         Ok(Session {
             pool: self,
             conn: Some(conn),

@@ -237,21 +237,22 @@ async fn digest_loop(
         }
         if let Some((digester, mailer)) = &parts {
             let now = Utc::now();
-            if health.polled_once() {
-                match digester.build_due(now).await {
-                    Ok(b) if b.digests > 0 => {
-                        tracing::info!(built = b.digests, owed_nothing = b.empty, "digests built")
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::error!(error = format!("{e:#}"), "building digests failed"),
-                }
-            }
             let running = stop.clone();
-            let sent = digester
-                .send_due_while(mailer, now, &move || !*running.borrow())
+            // Digests are built once the feeds have been polled since the start.
+            let (built, sent) = digester
+                .run_due(mailer, now, health.polled_once(), &move || {
+                    !*running.borrow()
+                })
                 .await;
             // No connection is held open between rounds.
             mailer.close().await;
+            match built {
+                Ok(b) if b.digests > 0 => {
+                    tracing::info!(built = b.digests, owed_nothing = b.empty, "digests built")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = format!("{e:#}"), "building digests failed"),
+            }
             match sent {
                 Ok(s) => {
                     metrics::counter!("tinbao_digests_sent_total").increment(s.sent as u64);
