@@ -366,7 +366,7 @@ impl Store {
                 .apply_sent_logs_left(file)
                 .await
                 .context("applying the sent logs of stopped processes")?;
-            let log = sent::SentLog::create(file, std::process::id(), &nonce)?;
+            let log = sent::SentLog::new(file, std::process::id(), &nonce);
             store.sent_log = Some(Arc::new(log));
         }
         store

@@ -68,7 +68,8 @@ pub(crate) struct SentLog {
 }
 
 struct State {
-    file: std::fs::File,
+    /// Opened at the first mark (a process that sends nothing leaves no file).
+    file: Option<std::fs::File>,
     /// Marks written since the last `take`, not yet handed to the database.
     pending: Vec<Sent>,
     /// Marks taken and not yet reported committed (`committed`, `restore`).
@@ -78,35 +79,39 @@ struct State {
 }
 
 impl SentLog {
-    /// Creates this process's log beside `database`: `<database>.sent-<pid>-<nonce>`.
-    pub(crate) fn create(database: &Path, pid: u32, nonce: &str) -> anyhow::Result<SentLog> {
+    /// This process's log beside `database`: `<database>.sent-<pid>-<nonce>`, created when the
+    /// first delivery is recorded.
+    pub(crate) fn new(database: &Path, pid: u32, nonce: &str) -> SentLog {
         let path = sibling(database, &format!("{pid}-{nonce}"));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .with_context(|| format!("creating the sent log {}", path.display()))?;
         if let Ok(mut live) = LIVE.lock() {
             live.push(path.clone());
         }
-        Ok(SentLog {
+        SentLog {
             path,
             state: Mutex::new(State {
-                file,
+                file: None,
                 pending: Vec::new(),
                 in_transit: 0,
                 dirty: false,
             }),
-        })
+        }
     }
 
     /// Records a delivery durably (see the module comment). Errors if the line cannot be
     /// written: the caller must then record it in the database itself.
     pub(crate) fn write(&self, sent: Sent) -> anyhow::Result<()> {
         let mut state = self.lock()?;
-        state
-            .file
-            .write_all(sent.line().as_bytes())
+        let file = match &mut state.file {
+            Some(file) => file,
+            empty => empty.insert(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path)
+                    .with_context(|| format!("creating the sent log {}", self.path.display()))?,
+            ),
+        };
+        file.write_all(sent.line().as_bytes())
             .with_context(|| format!("writing the sent log {}", self.path.display()))?;
         state.pending.push(sent);
         state.dirty = true;
@@ -128,10 +133,10 @@ impl SentLog {
         let mut state = self.lock()?;
         state.in_transit = state.in_transit.saturating_sub(taken.len());
         if state.dirty && state.pending.is_empty() && state.in_transit == 0 {
-            state
-                .file
-                .set_len(0)
-                .with_context(|| format!("emptying the sent log {}", self.path.display()))?;
+            if let Some(file) = &state.file {
+                file.set_len(0)
+                    .with_context(|| format!("emptying the sent log {}", self.path.display()))?;
+            }
             state.dirty = false;
         }
         Ok(())
@@ -147,7 +152,11 @@ impl SentLog {
 
     /// Removes the file (a clean close, after everything was committed).
     pub(crate) fn remove(&self) {
-        let _ = std::fs::remove_file(&self.path);
+        if let Ok(mut state) = self.lock()
+            && state.file.take().is_some()
+        {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 
     fn lock(&self) -> anyhow::Result<std::sync::MutexGuard<'_, State>> {
@@ -306,7 +315,7 @@ mod tests {
     fn lines_read_back_and_a_line_cut_short_is_skipped() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("tin.db");
-        let log = SentLog::create(&db, 42, "ab").unwrap();
+        let log = SentLog::new(&db, 42, "ab");
         let a = Sent {
             digest_id: 7,
             at: 1_764_310_800,
@@ -335,7 +344,11 @@ mod tests {
     fn the_file_is_emptied_only_when_every_mark_is_committed() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("tin.db");
-        let log = SentLog::create(&db, 1, "x").unwrap();
+        let log = SentLog::new(&db, 1, "x");
+        assert!(
+            !dir.path().join("tin.db.sent-1-x").exists(),
+            "no file before a mark"
+        );
         let path = dir.path().join("tin.db.sent-1-x");
         let mark = |id| Sent {
             digest_id: id,
