@@ -171,12 +171,7 @@ async fn a_due_digest_is_claimed_by_one_process_until_sent_or_expired() {
         let app = TestApp::start(&many_feeds(1)).await;
         let other = another_process(&app).await;
         let now = Utc::now();
-        let (subscribers, item) = subscribers_and_an_item(&app, 5, now).await;
-        let all: Vec<NewDigest> = subscribers
-            .iter()
-            .map(|s| new_digest(*s, now, item, item))
-            .collect();
-        assert_eq!(app.store.create_digests(&all, now).await.unwrap(), 5);
+        let (subscribers, item) = built_digests(&app, 5, now).await;
         // A second build of the same tick (another process) makes nothing and moves nothing.
         assert_eq!(
             other
@@ -314,6 +309,17 @@ async fn subscribers_and_an_item(
     (ids, app.scalar("SELECT MAX(id) FROM items").await)
 }
 
+/// `n` subscribers (`subscribers_and_an_item`), each with a digest built at `now` owing the item.
+async fn built_digests(app: &TestApp, n: usize, now: chrono::DateTime<Utc>) -> (Vec<i64>, i64) {
+    let (subscribers, item) = subscribers_and_an_item(app, n, now).await;
+    let all: Vec<NewDigest> = subscribers
+        .iter()
+        .map(|s| new_digest(*s, now, item, item))
+        .collect();
+    assert_eq!(app.store.create_digests(&all, now).await.unwrap(), n);
+    (subscribers, item)
+}
+
 /// A digest for subscriber `s` at `tick` owing `item`, moving the cursor to `cursor`.
 fn new_digest(s: i64, tick: chrono::DateTime<Utc>, item: i64, cursor: i64) -> NewDigest {
     NewDigest {
@@ -336,12 +342,7 @@ async fn a_digest_in_the_sent_log_is_never_claimed_again() {
     let app = TestApp::start(&many_feeds(1)).await;
     assert!(app.store.has_sent_log(), "SQLite stores keep a sent log");
     let now = Utc::now();
-    let (subscribers, item) = subscribers_and_an_item(&app, 2, now).await;
-    let all: Vec<NewDigest> = subscribers
-        .iter()
-        .map(|s| new_digest(*s, now, item, item))
-        .collect();
-    assert_eq!(app.store.create_digests(&all, now).await.unwrap(), 2);
+    built_digests(&app, 2, now).await;
     let claimed = app.store.due_digests(now, 10).await.unwrap();
     assert_eq!(claimed.len(), 2);
     app.store
@@ -378,12 +379,7 @@ async fn a_digest_in_the_sent_log_is_never_claimed_again() {
 async fn the_sent_log_of_a_killed_process_is_applied_at_the_next_start() {
     let app = TestApp::start(&many_feeds(1)).await;
     let now = Utc::now();
-    let (subscribers, item) = subscribers_and_an_item(&app, 3, now).await;
-    let all: Vec<NewDigest> = subscribers
-        .iter()
-        .map(|s| new_digest(*s, now, item, item))
-        .collect();
-    assert_eq!(app.store.create_digests(&all, now).await.unwrap(), 3);
+    built_digests(&app, 3, now).await;
     let ids: Vec<i64> = app
         .store
         .due_digests(now, 10)
