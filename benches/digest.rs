@@ -2,9 +2,11 @@
 //! of category, province and Vietnamese query topics) and 2,000 new items (40 generated feeds
 //! over 20 categories and 10 provinces, served on loopback, polled and clustered), then in the
 //! same run:
-//!  1. tinbao: `Digester::build_due` (every digest into the outbox) and `Digester::send_due` (all of
-//!     them over SMTP to Postfix's `smtp-sink` on loopback), run in a child process (this bench
-//!     re-executed as a worker) so its wall time, CPU time and peak RSS (VmHWM) are its own;
+//!  1. tinbao: `Digester::run_due`, as the daemon runs it (every digest built into the outbox and
+//!     sent over SMTP to Postfix's `smtp-sink` on loopback, the sends starting with the first
+//!     group built; `SEQUENTIAL=1`: `build_due`, then `send_due`, each timed), run in a child
+//!     process (this bench re-executed as a worker) so its wall time, CPU time and peak RSS
+//!     (VmHWM) are its own;
 //!  2. the same `smtp-sink` fed by Postfix's load generator `smtp-source` with the same number of
 //!     messages, the same concurrency (8, tinbao's pool size) and one real tinbao digest of about
 //!     the average size as the message; its rate is the server's limit.
