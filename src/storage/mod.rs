@@ -457,20 +457,22 @@ impl Store {
     /// Closes the pool after giving up this process's remaining leases (work cut short by a
     /// stop is then taken at once by another process, or by this one's next start).
     pub async fn close(&self) {
-        // Delivered digests are recorded before their leases are given up.
+        // Delivered digests are recorded before their leases are given up. If they cannot be,
+        // the leases stay (until they run out, or the next start here applies the log and
+        // releases them), so nobody takes those digests for undelivered meanwhile.
         match self.flush_sent().await {
             Ok(()) => {
                 if let Some(log) = &self.sent_log {
                     log.remove();
+                }
+                if let Err(e) = self.release_leases_of(&self.owner).await {
+                    tracing::warn!(error = format!("{e:#}"), "releasing leases failed");
                 }
             }
             Err(e) => tracing::warn!(
                 error = format!("{e:#}"),
                 "recording sent digests failed; the next start applies them"
             ),
-        }
-        if let Err(e) = self.release_leases_of(&self.owner).await {
-            tracing::warn!(error = format!("{e:#}"), "releasing leases failed");
         }
         match &self.pool {
             Pool::Sqlite(pool) => pool.close().await,
