@@ -481,7 +481,6 @@ impl Digester {
                 false => render(&view, templates, &from).map(|m| Rendered::from_message(&m)),
             })
             .await;
-
         if let Err(e) = &result {
             let kind = if e.transient {
                 "transient"

@@ -505,7 +505,7 @@ impl Store {
     /// SIGKILL), so a restart takes their work at once instead of after the lease runs out.
     /// Leases of other machines' processes are left to expire. Linux only (`/proc`).
     async fn release_dead_leases(&self) -> anyhow::Result<()> {
-        if !Path::new("/proc/self").exists() {
+        if process_running("self").is_none() {
             return Ok(());
         }
         let owners: Vec<String> = on_pool!(self, |pool| {
@@ -524,13 +524,19 @@ impl Store {
             else {
                 continue;
             };
-            if !Path::new("/proc").join(pid).exists() {
+            if process_running(pid) == Some(false) {
                 tracing::info!(owner = %owner, "releasing the leases of a stopped process");
                 self.release_leases_of(&owner).await?;
             }
         }
         Ok(())
     }
+}
+
+/// Whether process `pid` of this machine runs; `None` where that cannot be told (no `/proc`).
+fn process_running(pid: &str) -> Option<bool> {
+    let proc = Path::new("/proc");
+    proc.join("self").exists().then(|| proc.join(pid).exists())
 }
 
 /// This machine's name, for lease owners.

@@ -232,12 +232,12 @@ impl Store {
     /// Applies, then removes, the sent logs beside `database` that no running process writes
     /// (a crash or SIGKILL left them).
     pub(super) async fn apply_sent_logs_left(&self, database: &Path) -> anyhow::Result<()> {
-        let proc = Path::new("/proc/self").exists();
         for (path, pid) in left_behind(database) {
-            let running = proc
-                && pid.is_some_and(|p| {
-                    p != std::process::id() && Path::new("/proc").join(p.to_string()).exists()
-                });
+            // A log with this process's own pid that is not one of its live logs was left by an
+            // earlier process the pid was reused from.
+            let running = pid.is_some_and(|p| {
+                p != std::process::id() && super::process_running(&p.to_string()) == Some(true)
+            });
             if running {
                 continue;
             }
