@@ -9,7 +9,9 @@
 //!     feeds from the same server through the Python `reader` library into its SQLite file (cold,
 //!     then unchanged), and through `rss2email` (one email per item) into Postfix's smtp-sink,
 //!     on the first `R2E_FEEDS` feeds (100) because it polls one feed after another;
-//!  5. one feed gains one item, then in one worker process, as the daemon does: regenerate every
+//!  5. `tinbao run --once --all` (the pass cron runs: poll, cluster, publish) from an empty
+//!     database of its own on the same feeds, beside reader's cold round of step 4;
+//!  6. one feed gains one item, then in one worker process, as the daemon does: regenerate every
 //!     merged feed, poll all feeds (999 unchanged, one with one new item), cluster the new item,
 //!     regenerate the merged feeds that item touches. Run with ITEMS=500 (10x the stored items,
 //!     as a ten times longer history) to see which of these costs grow with what is stored.
@@ -23,7 +25,7 @@
 //!
 //! Run: `cargo bench --bench ingest` (options: FEEDS=1000 ITEMS=50 TEXT=varied|phrases
 //! COMPARE_PY=path/to/python R2E_FEEDS=100 READER_WORKERS=16 READER_FEEDS=1000
-//! STAGES=cold,cluster,cluster_ordered,unchanged,compare,incremental;
+//! STAGES=cold,cluster,cluster_ordered,unchanged,compare,once,incremental;
 //! `WRAP="perf record -g -o /tmp/perf.data"` runs the tinbao polls under a profiler).
 
 mod common;
@@ -55,7 +57,7 @@ fn main() {
     let items: usize = env_or("ITEMS", 50);
     let stages: String = env_or(
         "STAGES",
-        "cold,cluster,unchanged,compare,incremental".into(),
+        "cold,cluster,unchanged,compare,once,incremental".into(),
     );
     let stage = |name: &str| stages.split(',').any(|s| s == name);
     let style = Style {
@@ -150,6 +152,29 @@ fn main() {
                 println!("(COMPARE_PY unset: reader and rss2email not run; bench/run sets it)")
             }
         }
+    }
+    if stage("once") {
+        // The whole pass cron runs, from an empty database of its own: poll, cluster, publish.
+        let once = dir.path().join("once");
+        std::fs::create_dir_all(&once).expect("once folder");
+        write_config(&once, &urls);
+        let mut argv: Vec<String> = wrap.clone();
+        argv.extend([env!("CARGO_BIN_EXE_tinbao"), "run", "--once", "--all"].map(String::from));
+        let m = measure::run(&argv, &once, &[("RUST_LOG", "error".into())]);
+        assert_eq!(m.status, 0, "tinbao run --once failed: {}", m.stdout);
+        let new = m
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("poll: "))
+            .map_or(0.0, |l| summary_count(l, " new items"));
+        report(
+            "once_cold",
+            "tinbao run --once --all, cold",
+            &m,
+            new,
+            "items/s",
+            &tag,
+        );
     }
     if stage("incremental") {
         // Feed 0 publishes one new item; the server now sends its second version.

@@ -46,9 +46,21 @@ pub enum LogFormat {
 pub enum Command {
     /// Validate the configuration; print every problem as FILE:LINE:COL: reason.
     Check,
-    /// Run the daemon: poll feeds as they fall due, publish merged feeds, serve HTTP.
-    Run,
-    /// Poll feeds: with --once, one round then exit; without, keep polling as feeds fall due.
+    /// Run the daemon: poll feeds as they fall due, publish merged feeds, send digests, serve
+    /// HTTP. With --once: one pass of all of it (for cron or a systemd timer), then exit.
+    Run {
+        /// One pass, then exit: poll the due feeds, cluster the new items, regenerate the
+        /// merged feeds they touch in output_dir, build and send the digests that are due.
+        /// Exits 1 naming the stages that failed. No HTTP server.
+        #[arg(long)]
+        once: bool,
+        /// With --once: poll every active feed, not only those due.
+        #[arg(long, requires = "once")]
+        all: bool,
+    },
+    /// Poll feeds and store their items, nothing more: merged feeds and digests need
+    /// `tinbao run --once` (or the daemon). With --once, one round then exit; without, keep
+    /// polling as feeds fall due.
     Poll {
         /// Run one round and exit.
         #[arg(long)]
@@ -74,11 +86,16 @@ pub enum Command {
         #[command(subcommand)]
         action: SubscribersAction,
     },
-    /// Build and send the digests due now.
+    /// Build and send the digests due by each subscriber's schedule (the daemon and
+    /// `run --once` do this on their own), and whatever the outbox holds pending.
     Digest {
-        /// Required: build what is due at this moment (the daemon does this on its own).
+        /// Treat now as a tick for every active subscriber: each gets the matching items never
+        /// sent to them (those owed nothing get no email), and their schedule goes on from now.
         #[arg(long)]
         now: bool,
+        /// With --now: only this subscriber.
+        #[arg(long, value_name = "EMAIL", requires = "now")]
+        to: Option<String>,
         /// Write the digests as .eml files into DIR instead of sending; record nothing.
         #[arg(long, value_name = "DIR")]
         dry_run: Option<PathBuf>,
@@ -541,13 +558,49 @@ fn csv_records(text: &str) -> Vec<Vec<String>> {
     records
 }
 
-/// `tinbao digest --now`.
-pub async fn digest(config: Arc<Config>, dry_run: Option<PathBuf>) -> anyhow::Result<i32> {
+/// `tinbao digest [--now [--to EMAIL]] [--dry-run DIR]`.
+pub async fn digest(
+    config: Arc<Config>,
+    now_tick: bool,
+    to: Option<String>,
+    dry_run: Option<PathBuf>,
+) -> anyhow::Result<i32> {
+    use crate::digest::outbox::{Digester, Mailer, Ticks};
     let store = open_store(&config).await?;
-    let digester = crate::digest::outbox::Digester::new(store, config.clone()).await?;
+    if let Some(email) = &to {
+        let subscribers = store.subscribers().await?;
+        match subscribers
+            .iter()
+            .find(|s| s.email.eq_ignore_ascii_case(email))
+        {
+            None => {
+                eprintln!("tinbao: no subscriber {email} (see `tinbao subscribers list`)");
+                store.close().await;
+                return Ok(1);
+            }
+            Some(s) if s.status != "active" => {
+                eprintln!(
+                    "tinbao: {email} is {}, not active: nothing to send",
+                    s.status
+                );
+                store.close().await;
+                return Ok(1);
+            }
+            Some(_) => {}
+        }
+    }
+    let ticks = if now_tick {
+        Ticks::Now { to }
+    } else {
+        Ticks::Schedule
+    };
+    let digester = Digester::new(store.clone(), config.clone())
+        .await?
+        .with_ticks(ticks);
     let now = Utc::now();
     if let Some(dir) = dry_run {
         let written = digester.dry_run(now, &dir).await?;
+        store.close().await;
         println!(
             "wrote {written} digests to {} (nothing recorded as sent)",
             dir.display()
@@ -556,15 +609,17 @@ pub async fn digest(config: Arc<Config>, dry_run: Option<PathBuf>) -> anyhow::Re
     }
     let Some(smtp) = &config.smtp else {
         eprintln!("tinbao: no [smtp] url configured; use --dry-run DIR to see the digests");
+        store.close().await;
         return Ok(1);
     };
-    let mailer = crate::digest::outbox::Mailer::from_url(&smtp.url, &config.base_dir())?;
+    let mailer = Mailer::from_url(&smtp.url, &config.base_dir())?;
     let (built, sent) = digester.run_due(&mailer, now, true, &|| true).await;
     mailer.close().await;
+    store.close().await;
     let (built, sent) = (built?, sent?);
     println!(
         "{} subscribers due: {} digests built, {} owed nothing; {} sent, {} to retry, {} failed",
         built.due, built.digests, built.empty, sent.sent, sent.retried, sent.failed
     );
-    Ok(0)
+    Ok(if sent.retried + sent.failed > 0 { 1 } else { 0 })
 }

@@ -157,34 +157,20 @@ pub async fn run(dir: &Path, listen: &str, once: bool) -> anyhow::Result<i32> {
         store.close().await;
         return crate::worker::daemon::run(config_path, config).await;
     }
-    store.sync_feeds(&config.feeds, chrono::Utc::now()).await?;
-    let refresher = crate::reader::refresh::Refresher::new(store.clone(), config.clone())?;
-    println!("{}", refresher.poll_round(true).await?);
-    refresher.cluster_new_items().await?;
-    let publisher = crate::worker::publisher::Publisher::new(
-        store.clone(),
-        config.clone(),
-        crate::publish::site::Site::default(),
-    );
-    let published = publisher.regenerate(&publisher.all_filters()).await?;
+    // The same pass as `tinbao run --once --all`.
+    let pass = crate::worker::once::pass(&store, config, true, None).await;
+    store.close().await;
     println!(
-        "merged feeds: {} documents in {}",
-        published.rendered,
-        dir.join("public/feeds").display()
-    );
-    let digester = crate::digest::outbox::Digester::new(store.clone(), config.clone()).await?;
-    let mailer = crate::digest::outbox::Mailer::from_url("file://outbox", &config.base_dir())?;
-    let now = chrono::Utc::now();
-    let (built, sent) = digester.run_due(&mailer, now, true, &|| true).await;
-    let (built, sent) = (built?, sent?);
-    println!(
-        "digests: {} built, {} written to {}",
-        built.digests,
-        sent.sent,
+        "merged feeds in {}, digests in {}",
+        dir.join("public/feeds").display(),
         dir.join("outbox").display()
     );
-    store.close().await;
-    Ok(0)
+    if pass.failed.is_empty() {
+        Ok(0)
+    } else {
+        eprintln!("tinbao: failed: {}", pass.failed.join("; "));
+        Ok(1)
+    }
 }
 
 /// Adds the demo subscriber once, dated a quarter of an hour back so the current tick of the

@@ -36,20 +36,17 @@ async fn async_command(config: &std::path::Path, command: Command) -> anyhow::Re
         Command::Feeds { json } => cli::feeds(cli::load_config(config)?, json).await,
         Command::Inspect { source, json } => cli::inspect(config, &source, json).await,
         Command::Demo { dir, listen, once } => tinbao::demo::run(&dir, &listen, once).await,
-        Command::Run => {
+        Command::Run { once: true, all } => {
+            tinbao::worker::once::run(cli::load_config(config)?, all).await
+        }
+        Command::Run { once: false, .. } => {
             tinbao::worker::daemon::run(config.to_path_buf(), cli::load_config(config)?).await
         }
         Command::Subscribers { action } => {
             cli::subscribers(cli::load_config(config)?, action).await
         }
-        Command::Digest { now, dry_run } => {
-            if !now {
-                eprintln!(
-                    "tinbao: digest needs --now (the daemon sends digests on schedule by itself)"
-                );
-                return Ok(2);
-            }
-            cli::digest(cli::load_config(config)?, dry_run).await
+        Command::Digest { now, to, dry_run } => {
+            cli::digest(cli::load_config(config)?, now, to, dry_run).await
         }
         Command::Check | Command::Match { .. } => unreachable!("handled without a runtime"),
     }

@@ -10,6 +10,7 @@ mod digest;
 mod ingest;
 mod instances;
 mod match_cli;
+mod once;
 mod publish;
 mod selfservice;
 mod storage;

@@ -176,12 +176,24 @@ enum Outcome {
     Skipped,
 }
 
+/// Which subscribers a build owes a digest, and for which tick.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Ticks {
+    /// Those whose schedule passed a tick since their last one (the daemon, `tinbao digest`).
+    #[default]
+    Schedule,
+    /// Every active subscriber (or the one with this address), with now as their tick: each
+    /// gets what matched since their last digest, and their schedule goes on from now.
+    Now { to: Option<String> },
+}
+
 #[derive(Clone)]
 pub struct Digester {
     store: Store,
     config: Arc<Config>,
     templates: Arc<Templates>,
     links: Links,
+    ticks: Ticks,
 }
 
 impl Digester {
@@ -200,7 +212,14 @@ impl Digester {
             config,
             templates: Arc::new(templates),
             links,
+            ticks: Ticks::Schedule,
         })
+    }
+
+    /// This digester with `ticks` deciding who is due.
+    pub fn with_ticks(mut self, ticks: Ticks) -> Digester {
+        self.ticks = ticks;
+        self
     }
 
     pub fn links(&self) -> &Links {
@@ -216,19 +235,40 @@ impl Digester {
             if s.status != "active" {
                 continue;
             }
-            let tz = Tz::from_str(&s.timezone).unwrap_or(self.config.digest.timezone);
-            let schedule = match s.schedule.as_str() {
-                "immediate" => None,
-                name => match self.config.digest.schedules.get(name) {
-                    Some(schedule) => Some(schedule),
-                    None => {
-                        tracing::warn!(subscriber = %s.email, schedule = name, "unknown schedule: no digest until it is fixed");
+            let since = s.last_tick_at.unwrap_or(s.created_at);
+            let tick = match &self.ticks {
+                Ticks::Schedule => {
+                    let tz = Tz::from_str(&s.timezone).unwrap_or(self.config.digest.timezone);
+                    let schedule = match s.schedule.as_str() {
+                        "immediate" => None,
+                        name => match self.config.digest.schedules.get(name) {
+                            Some(schedule) => Some(schedule),
+                            None => {
+                                tracing::warn!(subscriber = %s.email, schedule = name, "unknown schedule: no digest until it is fixed");
+                                continue;
+                            }
+                        },
+                    };
+                    due_tick(schedule, tz, since, now)
+                }
+                Ticks::Now { to } => {
+                    if to
+                        .as_ref()
+                        .is_some_and(|to| !to.eq_ignore_ascii_case(&s.email))
+                    {
                         continue;
                     }
-                },
+                    // Whole seconds, as ticks are stored. Each `--now` is a tick of its own:
+                    // one in the same second as the last tick takes the next second, so what
+                    // was stored since that digest is owed (the cursor decides what is new).
+                    let now = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
+                    match s.last_tick_at {
+                        Some(last) => Some(now.max(last + chrono::Duration::seconds(1))),
+                        None => Some(now),
+                    }
+                }
             };
-            let since = s.last_tick_at.unwrap_or(s.created_at);
-            let Some(tick) = due_tick(schedule, tz, since, now) else {
+            let Some(tick) = tick else {
                 continue;
             };
             let mut topics = Vec::with_capacity(s.topics.len());

@@ -147,6 +147,8 @@ impl Fetcher {
             .await
             .map_err(|e| FetchError::Other(e.to_string()))?;
         match tokio::time::timeout(self.timeout, self.fetch_following(url, validators)).await {
+            // The client's own timer is the same limit: report it, not reqwest's blank one.
+            Ok(Err(FetchError::Timeout(_))) => Err(FetchError::Timeout(self.timeout)),
             Ok(result) => result,
             Err(_) => Err(FetchError::Timeout(self.timeout)),
         }
@@ -258,10 +260,12 @@ impl Fetcher {
 }
 
 fn classify(e: reqwest::Error) -> FetchError {
-    if e.is_timeout() {
-        FetchError::Timeout(Duration::ZERO)
-    } else if e.is_connect() {
+    // A connect timeout is a connect error; a timeout otherwise is the read timeout, which is
+    // the configured `timeout` (put in by `fetch`).
+    if e.is_connect() {
         FetchError::Connect(error_chain(&e))
+    } else if e.is_timeout() {
+        FetchError::Timeout(Duration::ZERO)
     } else {
         FetchError::Other(error_chain(&e))
     }

@@ -275,6 +275,43 @@ impl Store {
         })
     }
 
+    /// Feeds whose items changed since their merged feeds were last regenerated, with the
+    /// mark to hand back to `published`.
+    pub async fn unpublished_feeds(&self) -> anyhow::Result<Vec<(String, i64)>> {
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(Db::sql(
+                "SELECT id, unpublished FROM feeds WHERE unpublished > 0 ORDER BY id",
+            ))
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("id")?, r.try_get("unpublished")?)))
+                .collect()
+        })
+    }
+
+    /// Clears the marks `unpublished_feeds` returned, once their merged feeds are written; a
+    /// feed polled again since keeps its (higher) mark.
+    pub async fn published(&self, marks: &[(String, i64)]) -> anyhow::Result<()> {
+        if marks.is_empty() {
+            return Ok(());
+        }
+        on_pool!(self, |pool| {
+            let (_turn, mut tx) = self.write(pool).await?;
+            for (id, mark) in marks {
+                sqlx::query(Db::sql(
+                    "UPDATE feeds SET unpublished = 0 WHERE id = ?1 AND unpublished = ?2",
+                ))
+                .bind(id)
+                .bind(mark)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     /// Log entries after `after`: `(entry id, feed id)`, oldest first.
     pub async fn feed_changes_after(&self, after: i64) -> anyhow::Result<Vec<(i64, String)>> {
         on_pool!(self, |pool| {

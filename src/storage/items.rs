@@ -218,6 +218,13 @@ async fn write_poll(
         }
     }
     write_success(&mut *tx, feed_id, update, owner).await?;
+    if counts.new + counts.updated > 0 {
+        // Its merged feeds are stale until a regeneration clears this (see `Store::published`).
+        sqlx::query(Db::sql("UPDATE feeds SET unpublished = unpublished + 1 WHERE id = ?1"))
+            .bind(feed_id)
+            .execute(&mut *tx)
+            .await?;
+    }
     Ok(counts)
 }
 

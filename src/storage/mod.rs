@@ -171,6 +171,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "pending digests index",
         include_str!("../../migrations/sqlite/0008_pending_digests_index.sql"),
     ),
+    (
+        9,
+        "unpublished feeds",
+        include_str!("../../migrations/sqlite/0009_unpublished_feeds.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -213,6 +218,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "pending digests index",
         include_str!("../../migrations/postgres/0008_pending_digests_index.sql"),
+    ),
+    (
+        9,
+        "unpublished feeds",
+        include_str!("../../migrations/postgres/0009_unpublished_feeds.sql"),
     ),
 ];
 

@@ -151,40 +151,31 @@ async fn poll_loop(
     }
 }
 
+/// One round: poll what is due, then finish whatever is unfinished in the database (this
+/// round's new items, or those of a round or process cut short): cluster, then regenerate the
+/// merged feeds of the sources marked unpublished.
 async fn poll_once(refresher: &Refresher, publisher: &Publisher) {
     match refresher.poll_round(false).await {
-        Ok(summary) => {
-            if summary.polled > 0 {
-                tracing::info!("{summary}");
-            }
-            if !summary.changed_feeds.is_empty() {
-                // The next stage: new items join the stories other sources already carry.
-                if let Err(e) = refresher.cluster_new_items().await {
-                    tracing::error!(error = format!("{e:#}"), "clustering new items failed");
-                }
-                let filters = publisher.filters_for_feeds(&summary.changed_feeds);
-                match publisher.regenerate(&filters).await {
-                    Ok(r) => {
-                        metrics::counter!("tinbao_merged_feeds_regenerated_total")
-                            .increment(r.changed as u64);
-                        tracing::info!(
-                            documents = r.rendered,
-                            changed = r.changed,
-                            "merged feeds regenerated"
-                        )
-                    }
-                    Err(e) => tracing::error!(
-                        error = format!("{e:#}"),
-                        "regenerating merged feeds failed"
-                    ),
-                }
-                // Other processes sharing the database regenerate the same merged feeds.
-                if let Err(e) = publisher.announce(&summary.changed_feeds).await {
-                    tracing::error!(error = format!("{e:#}"), "logging changed feeds failed");
-                }
-            }
-        }
+        Ok(summary) if summary.polled > 0 => tracing::info!("{summary}"),
+        Ok(_) => {}
         Err(e) => tracing::error!(error = format!("{e:#}"), "poll round failed"),
+    }
+    // The next stage: new items join the stories other sources already carry.
+    if let Err(e) = refresher.cluster_new_items().await {
+        tracing::error!(error = format!("{e:#}"), "clustering new items failed");
+    }
+    match publisher.catch_up().await {
+        Ok((r, feeds)) if !feeds.is_empty() => {
+            metrics::counter!("tinbao_merged_feeds_regenerated_total").increment(r.changed as u64);
+            tracing::info!(
+                sources = feeds.len(),
+                documents = r.rendered,
+                changed = r.changed,
+                "merged feeds regenerated"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = format!("{e:#}"), "regenerating merged feeds failed"),
     }
     follow_others(publisher).await;
 }

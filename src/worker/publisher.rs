@@ -62,6 +62,31 @@ impl Publisher {
         Ok(())
     }
 
+    /// Regenerates the merged feeds of every source whose items changed since they were last
+    /// written (the marks polls leave in the database, so a process killed before publishing
+    /// leaves them to the next), logs those sources for the other processes, and clears the
+    /// marks. Returns what was rendered and the sources it covered.
+    pub async fn catch_up(&self) -> anyhow::Result<(Regenerated, BTreeSet<String>)> {
+        let marks = self.store.unpublished_feeds().await?;
+        let feeds: BTreeSet<String> = marks.iter().map(|(id, _)| id.clone()).collect();
+        let mut filters = self.filters_for_feeds(&feeds);
+        // A merged feed never written (a fresh output_dir, a new category) is written now.
+        let feeds_dir = self.output_dir().join("feeds");
+        filters.extend(self.all_filters().into_iter().filter(|f| {
+            let name = format!("{}.{}", self.meta(f).path, Format::Rss.extension());
+            !feeds_dir.join(name).exists()
+        }));
+        if filters.is_empty() {
+            return Ok((Regenerated::default(), feeds));
+        }
+        let done = self.regenerate(&filters).await?;
+        if !feeds.is_empty() {
+            self.announce(&feeds).await?;
+        }
+        self.store.published(&marks).await?;
+        Ok((done, feeds))
+    }
+
     /// Regenerates the merged feeds whose sources other processes logged since the last call.
     pub async fn follow(&self) -> anyhow::Result<Regenerated> {
         let mut follow = self.follow.lock().await;

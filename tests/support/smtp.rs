@@ -25,11 +25,12 @@ use mailparse::{MailHeaderMap, ParsedMail};
 /// rules.json at every RCPT and DATA, so a test can change the refusals while the server runs.
 /// It announces PIPELINING (RFC 2920; aiosmtpd reads commands in order from its buffer, so
 /// pipelined commands work, it just does not say so) unless a file `no-pipelining` exists, and
-/// notes in ehlo.log for each EHLO whether it did.
+/// notes in ehlo.log for each EHLO whether it did. While a file `delay` holds a number of
+/// seconds, each DATA waits that long before its reply (a slow relay).
 /// Accepted messages are stored byte for byte, after two envelope headers (aiosmtpd's own
 /// `X-MailFrom` and `X-RcptTo` convention).
 const HANDLER_PY: &str = r#"
-import fnmatch, json, os
+import asyncio, fnmatch, json, os
 from email.utils import COMMASPACE
 from aiosmtpd.handlers import Mailbox
 
@@ -81,6 +82,11 @@ class Handler(Mailbox):
         return reply
 
     async def handle_DATA(self, server, session, envelope):
+        try:
+            with open(os.path.join(HERE, "delay"), encoding="utf-8") as f:
+                await asyncio.sleep(float(f.read()))
+        except FileNotFoundError:
+            pass
         for address in envelope.rcpt_tos:
             reply = self.refusal("data", address)
             if reply:
@@ -353,6 +359,12 @@ impl SmtpServer {
     /// From the next EHLO on, the server does not announce PIPELINING.
     pub fn without_pipelining(&self) {
         fs::write(self.dir.path().join("no-pipelining"), "").expect("write the flag");
+    }
+
+    /// From the next message on, each DATA is answered `seconds` late (a slow relay), so a
+    /// test can stop a sender part-way through a run.
+    pub fn set_delay(&self, seconds: f64) {
+        fs::write(self.dir.path().join("delay"), seconds.to_string()).expect("write the delay");
     }
 
     /// `smtp://127.0.0.1:PORT`: plain SMTP, no TLS, no authentication.
