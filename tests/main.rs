@@ -14,3 +14,4 @@ mod once;
 mod publish;
 mod selfservice;
 mod storage;
+mod validity;

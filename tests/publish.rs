@@ -10,15 +10,15 @@ use tinbao::publish::site::Site;
 use tinbao::storage::StoryFilter;
 use tinbao::worker::publisher::Publisher;
 
-struct Published {
-    app: TestApp,
-    fixtures: FixtureServer,
-    publisher: Publisher,
-    base: String,
+pub struct Published {
+    pub app: TestApp,
+    pub fixtures: FixtureServer,
+    pub publisher: Publisher,
+    pub base: String,
 }
 
 /// Four sample sources in two categories and four provinces, polled, published and served.
-async fn published() -> Published {
+pub async fn published() -> Published {
     let fixtures = FixtureServer::start().await;
     fixtures.set("/lc.rss", Route::ok(LAO_CAI));
     fixtures.set("/vne.rss", Route::ok(VNEXPRESS));

@@ -104,6 +104,7 @@ mod tests {
             feed_title: "A".into(),
             feed_url: "https://a.vn/rss".into(),
             site_url: None,
+            source_updated: None,
             category: category.into(),
             province: Some(province.into()),
         }

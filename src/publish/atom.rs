@@ -86,6 +86,9 @@ fn entry(out: &mut String, e: &Entry) {
         id = escape(&e.source.feed_url),
         title = escape(&e.source.title)
     );
+    if let Some(updated) = e.source.updated {
+        let _ = writeln!(out, "<updated>{}</updated>", updated.to_rfc3339());
+    }
     if let Some(site) = &e.source.site_url {
         let _ = writeln!(out, "<link rel=\"alternate\" href=\"{}\"/>", escape(site));
     }

@@ -6,8 +6,11 @@ mod atom;
 mod json;
 mod rss;
 pub mod site;
+mod updated;
 
 use chrono::{DateTime, Utc};
+
+pub use updated::story_updated;
 
 /// One story in a merged feed: the item shown, plus the other sources that carried it.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,7 +23,8 @@ pub struct Entry {
     pub summary_html: String,
     pub content_html: String,
     pub published: DateTime<Utc>,
-    /// When tinbao last saw its text change.
+    /// The story's own last change (see `story_updated`): stable across
+    /// regenerations, so feed readers show an entry as changed only when it is.
     pub updated: DateTime<Utc>,
     pub authors: Vec<String>,
     pub category: Label,
@@ -46,6 +50,8 @@ pub struct Source {
     pub site_url: Option<String>,
     /// The article's link at this source.
     pub link: Option<String>,
+    /// When the source feed says it last changed, where known.
+    pub updated: Option<DateTime<Utc>>,
 }
 
 /// What a merged feed is about and where it lives.

@@ -1,6 +1,6 @@
 //! RSS 2.0 (https://www.rssboard.org/rss-specification) via the `rss` crate.
 
-use super::{Entry, FeedMeta, body_with_sources, feed_updated, image_type, xml_safe};
+use super::{Entry, FeedMeta, Format, body_with_sources, feed_updated, image_type, xml_safe};
 use ::rss::{
     CategoryBuilder, ChannelBuilder, EnclosureBuilder, GuidBuilder, ItemBuilder, SourceBuilder,
 };
@@ -15,6 +15,7 @@ pub fn render(meta: &FeedMeta, entries: &[Entry]) -> String {
         .generator(Some(format!("tinbao {}", env!("CARGO_PKG_VERSION"))))
         .last_build_date(Some(feed_updated(entries).to_rfc2822()))
         .ttl(Some("15".to_string()))
+        .atom_ext(Some(self_link(meta)))
         .items(items)
         .build();
     let mut out = channel.to_string();
@@ -22,6 +23,16 @@ pub fn render(meta: &FeedMeta, entries: &[Entry]) -> String {
         out.insert_str(0, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
     }
     out
+}
+
+/// `<atom:link rel="self">`: where the document lives, so a reader can tell a copy from the
+/// original (RSS Best Practices Profile).
+fn self_link(meta: &FeedMeta) -> ::rss::extension::atom::AtomExtension {
+    let mut link = ::rss::extension::atom::Link::default();
+    link.set_rel("self");
+    link.set_href(xml_safe(&meta.url(Format::Rss)));
+    link.set_mime_type(Some("application/rss+xml".to_string()));
+    ::rss::extension::atom::AtomExtension { links: vec![link] }
 }
 
 fn item(e: &Entry) -> ::rss::Item {

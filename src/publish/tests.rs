@@ -30,12 +30,14 @@ fn entry(n: i64) -> Entry {
             feed_url: "https://baolaocai.vn/rss/thoi-su.rss".into(),
             site_url: Some("https://baolaocai.vn/".into()),
             link: None,
+            updated: Some(Utc.with_ymd_and_hms(2026, 11, 27, 3, 0, 0).unwrap()),
         },
         also: vec![Source {
             title: "VnExpress".into(),
             feed_url: "https://vnexpress.net/rss/thoi-su.rss".into(),
             site_url: None,
             link: Some("https://vnexpress.net/lu-quet.html".into()),
+            updated: None,
         }],
         image: Some("https://baolaocai.vn/anh/1.png".into()),
     }
@@ -83,6 +85,29 @@ fn rss_names_the_source_and_enclosure() {
             .contains("Cùng đưa tin: <a href=\"https://vnexpress.net/lu-quet.html\">VnExpress</a>")
     );
     assert!(!item.guid().unwrap().is_permalink());
+    let links = &channel.atom_ext().expect("atom:link").links;
+    assert_eq!(links.len(), 1);
+    assert_eq!(
+        (links[0].rel(), links[0].href(), links[0].mime_type()),
+        (
+            "self",
+            "http://127.0.0.1:8080/feeds/thoi-su.xml",
+            Some("application/rss+xml")
+        )
+    );
+}
+
+#[test]
+fn atom_sources_carry_the_source_feeds_id_title_and_updated() {
+    let doc = render(&meta(), &[entry(1)], Format::Atom);
+    let source = &doc[doc.find("<source>").unwrap()..doc.find("</source>").unwrap()];
+    for part in [
+        "<id>https://baolaocai.vn/rss/thoi-su.rss</id>",
+        "<title>Báo Lào Cai</title>",
+        "<updated>2026-11-27T03:00:00+00:00</updated>",
+    ] {
+        assert!(source.contains(part), "{part} in {source}");
+    }
 }
 
 #[test]

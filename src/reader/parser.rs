@@ -33,6 +33,9 @@ pub struct ParsedFeed {
     pub format: &'static str,
     /// RSS `<ttl>` in minutes: a lower bound on the polling interval.
     pub ttl: Option<u32>,
+    /// When the document says it last changed (Atom `updated`, RSS `lastBuildDate` or
+    /// `pubDate`), else its newest dated item's date.
+    pub updated: Option<DateTime<Utc>>,
     pub items: Vec<NewItem>,
     /// Entries dropped because they repeated an earlier entry's identity in the same document.
     pub duplicates: usize,
@@ -155,6 +158,13 @@ fn convert(feed: model::Feed, ctx: &ParseContext, not_permalinks: &HashSet<Strin
         link: feed_link.map(String::from),
         format: format_name(&feed.feed_type),
         ttl: feed.ttl,
+        updated: feed.updated.or(feed.published).or_else(|| {
+            items
+                .iter()
+                .filter(|i| !i.date_estimated)
+                .map(|i| i.updated.unwrap_or(i.published).max(i.published))
+                .max()
+        }),
         items,
         duplicates,
     }

@@ -285,6 +285,7 @@ impl Refresher {
             format: Some(parsed.format.to_string()),
             moved_to: fetched.moved_to.as_ref().map(Url::to_string),
             ttl,
+            source_updated: parsed.updated,
         };
         let counts = self
             .store

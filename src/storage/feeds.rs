@@ -36,6 +36,8 @@ pub struct FeedUpdate {
     pub format: Option<String>,
     pub moved_to: Option<String>,
     pub ttl: Option<std::time::Duration>,
+    /// When the source document says it last changed (see `ParsedFeed::updated`).
+    pub source_updated: Option<DateTime<Utc>>,
 }
 
 /// A feed's state, as `tinbao feeds` shows it.

@@ -93,7 +93,7 @@ macro_rules! story_columns {
             "i.id, COALESCE(i.cluster_id, i.id) AS cluster_id, i.feed_id, i.url, i.title, i.text,
             i.summary_html, i.content_html, i.authors, i.image_url, i.published_at, i.changed_at,
             COALESCE(f.configured_title, f.title, f.id) AS feed_title, f.url AS feed_url, f.site_url,
-            f.category, f.province
+            f.source_updated_at, f.category, f.province
          FROM items i JOIN feeds f ON f.id = i.feed_id "
         )
     };
@@ -176,6 +176,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "unpublished feeds",
         include_str!("../../migrations/sqlite/0009_unpublished_feeds.sql"),
     ),
+    (
+        10,
+        "source feeds' updated",
+        include_str!("../../migrations/sqlite/0010_source_updated.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -223,6 +228,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "unpublished feeds",
         include_str!("../../migrations/postgres/0009_unpublished_feeds.sql"),
+    ),
+    (
+        10,
+        "source feeds' updated",
+        include_str!("../../migrations/postgres/0010_source_updated.sql"),
     ),
 ];
 

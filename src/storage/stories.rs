@@ -33,6 +33,8 @@ pub struct StoryRow {
     pub feed_title: String,
     pub feed_url: String,
     pub site_url: Option<String>,
+    /// When the source feed says it last changed.
+    pub source_updated: Option<DateTime<Utc>>,
     pub category: String,
     pub province: Option<String>,
 }
@@ -74,6 +76,7 @@ impl Store {
             on_pool!(self, |pool| {
                 let mut q = QueryBuilder::<Db>::new(
                     "SELECT COALESCE(i.cluster_id, i.id) AS cluster_id, i.id, i.url, i.changed_at,
+                        i.published_at, i.updated_at, i.first_seen_at,
                         COALESCE(f.configured_title, f.title, f.id) AS feed_title,
                         f.url AS feed_url, f.site_url
                      FROM items i JOIN feeds f ON f.id = i.feed_id ",
@@ -97,6 +100,9 @@ impl Store {
                         id: r.col("id")?,
                         url: r.col("url")?,
                         changed_at: time(r.col("changed_at")?),
+                        published_at: time(r.col("published_at")?),
+                        updated_at: r.col::<Option<i64>>("updated_at")?.map(time),
+                        first_seen_at: time(r.col("first_seen_at")?),
                         feed_title: r.col("feed_title")?,
                         feed_url: r.col("feed_url")?,
                         site_url: r.col("site_url")?,
@@ -126,6 +132,7 @@ pub(super) fn story_row(r: &impl AnyRow) -> anyhow::Result<StoryRow> {
         feed_title: r.col("feed_title")?,
         feed_url: r.col("feed_url")?,
         site_url: r.col("site_url")?,
+        source_updated: r.col::<Option<i64>>("source_updated_at")?.map(time),
         category: r.col("category")?,
         province: r.col("province")?,
     })
@@ -137,7 +144,12 @@ pub struct StoryMember {
     pub cluster_id: i64,
     pub id: i64,
     pub url: Option<String>,
+    /// When tinbao last saw its text change (its first sighting if never edited).
     pub changed_at: DateTime<Utc>,
+    /// The dates its source gave (publication, last update) and when tinbao first saw it.
+    pub published_at: DateTime<Utc>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub first_seen_at: DateTime<Utc>,
     pub feed_title: String,
     pub feed_url: String,
     pub site_url: Option<String>,

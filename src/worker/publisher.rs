@@ -284,11 +284,8 @@ impl Publisher {
                 also.push(source(m));
             }
         }
-        let updated = story
-            .iter()
-            .map(|m| m.changed_at)
-            .max()
-            .unwrap_or(shown.changed_at);
+        let updated = publish::story_updated(&story)
+            .map_or(shown.published_at, |u| u.max(shown.published_at));
         Some(Entry {
             guid: format!("tag:{host},2026:tinbao/story/{cluster}"),
             title: shown.title.clone(),
@@ -310,6 +307,7 @@ impl Publisher {
                 feed_url: shown.feed_url.clone(),
                 site_url: shown.site_url.clone(),
                 link: None,
+                updated: shown.source_updated,
             },
             also,
             image: shown.image_url.clone(),
@@ -342,6 +340,7 @@ fn source(r: &StoryMember) -> Source {
         feed_url: r.feed_url.clone(),
         site_url: r.site_url.clone(),
         link: r.url.clone(),
+        updated: None,
     }
 }
 
