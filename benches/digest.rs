@@ -1,7 +1,7 @@
-//! Digest benchmark (issue 5, "Speed"). 10,000 subscribers with 3 topics each (a deterministic mix
-//! of category, province and Vietnamese query topics) and 2,000 new items (40 generated feeds
-//! over 20 categories and 10 provinces, served on loopback, polled and clustered), then in the
-//! same run:
+//! Digest benchmark: building and sending at SMTP speed. 10,000 subscribers with 3 topics each (a
+//! deterministic mix of category, province and Vietnamese query topics) and 2,000 new items (40
+//! generated feeds over 20 categories and 10 provinces, served on loopback, polled and
+//! clustered), then in the same run:
 //!  1. tinbao: `Digester::run_due`, as the daemon runs it (every digest built into the outbox and
 //!     sent over SMTP to Postfix's `smtp-sink` on loopback, the sends starting with the first
 //!     group built; `SEQUENTIAL=1`: `build_due`, then `send_due`, each timed), run in a child
@@ -11,7 +11,7 @@
 //!     messages, the same concurrency (8, tinbao's pool size) and one real tinbao digest of about
 //!     the average size as the message; its rate is the server's limit.
 //!
-//! Prints a table and tinbao's rate as a fraction of smtp-source's (the issue's target: >= 0.5).
+//! Prints a table and tinbao's rate as a fraction of smtp-source's (the target: >= 0.5).
 //!
 //! Run: `cargo bench --bench digest` (options: SUBSCRIBERS=10000 ITEMS=2000 FEEDS=40 SESSIONS=8;
 //! `WRAP="perf record -g -o /tmp/perf.data"` runs the worker under a profiler; KEEP=1 keeps the
@@ -507,7 +507,7 @@ fn topics(n: usize, feeds: usize) -> Vec<String> {
             // A subject anywhere, written as words or as a phrase.
             0..=11 => format!("query={event}"),
             12..=23 => format!("query=\"{event}\""),
-            // The issue's example: a category in a province, about the province and a subject.
+            // The usual shape: a category in a province, about the province and a subject.
             24..=39 => format!(
                 "category={cat} province={province} query=\"{province_name}\" {}",
                 rng.pick(&cat_words)

@@ -1,4 +1,4 @@
-//! Ingest benchmark (issues 2 and 9): 1,000 feeds x 50 Vietnamese items served over loopback from
+//! Ingest benchmark: 1,000 feeds x 50 Vietnamese items served over loopback from
 //! 20 addresses (127.0.0.11-30, so per-host limits apply as with real newspapers). In one run:
 //!
 //!  1. `tinbao poll --once --all` (release binary, a child process): cold, every item new;

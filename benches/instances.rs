@@ -1,4 +1,4 @@
-//! Several instances on one PostgreSQL database (issue 8, "Speed"): ingest and digest throughput
+//! Several instances on one PostgreSQL database: ingest and digest throughput
 //! with 1, 2 and 3 `tinbao` processes (the release binary, as child processes) sharing one fresh
 //! database each time. The processes split the work through leases (feeds, digests) and a
 //! per-subscriber advisory lock (digest building); the totals say what that sharing costs or

@@ -1,4 +1,4 @@
-//! Merged-feed benchmark (issue 3). Builds 34 categories x 100 stories (one generated source per
+//! Merged-feed benchmark. Builds 34 categories x 100 stories (one generated source per
 //! category, served on loopback and polled), then:
 //!  1. times regenerating every merged feed (cold, then again with nothing changed);
 //!  2. measures requests/s for /feeds/all.xml with wrk against `tinbao run` and against nginx

@@ -1,4 +1,4 @@
-//! Which items are the same story across sources (issue 3, "one story, one item").
+//! Which items are the same story across sources ("one story, one item").
 //!
 //! It owns the decision only: a [`Signature`] per item (MinHash over weighted syllable shingles of
 //! title and plain text), and [`assign_clusters`], which gives each newly stored item the cluster

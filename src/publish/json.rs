@@ -45,7 +45,7 @@ fn item(e: &Entry) -> Value {
         item["url"] = Value::from(link.clone());
     }
     if !e.summary_html.is_empty() {
-        item["summary"] = Value::from(crate::reader::normalize::text_of_sanitized(&e.summary_html));
+        item["summary"] = Value::from(crate::text::text_of_sanitized(&e.summary_html));
     }
     if let Some(image) = &e.image {
         item["image"] = Value::from(image.clone());

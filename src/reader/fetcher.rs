@@ -5,6 +5,7 @@
 //! scheduler. It never parses feeds and never touches the database.
 
 use crate::config::PollingConfig;
+use crate::model::Validators;
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -16,13 +17,6 @@ use url::Url;
 
 const MAX_REDIRECTS: usize = 5;
 const ACCEPT: &str = "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5";
-
-/// The validators of the last good response, sent back as If-None-Match / If-Modified-Since.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Validators {
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
-}
 
 /// What a successful fetch produced.
 #[derive(Debug)]

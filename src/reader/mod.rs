@@ -1,7 +1,10 @@
-//! Reading sources: a pipeline of small modules, each with one job. `fetcher` speaks HTTP,
-//! `parser` turns bytes into items (after `repair` fixes shapes feed-rs refuses), `normalize` holds the text/link/date rules, `schedule`
-//! decides the next poll, and `refresh` runs the one fetch → parse → store sequence.
+//! Reading sources: a pipeline of small modules, each with one job. `fetcher` speaks HTTP;
+//! `parser` turns bytes into items through one chain, `decode` -> `repair` -> feed-rs ->
+//! `convert`, with `normalize` holding the text, link and date rules; `schedule` decides the
+//! next poll; and `refresh` runs the one fetch -> parse -> store sequence.
 
+mod convert;
+pub mod decode;
 pub mod fetcher;
 pub mod normalize;
 pub mod parser;

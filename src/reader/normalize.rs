@@ -8,92 +8,9 @@ use chrono_tz::Tz;
 use regex::Regex;
 use sha2::{Digest, Sha256};
 use std::sync::LazyLock;
-use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 use url::Url;
 
-/// NFC-normalises, skipping the allocation when the text is already NFC (the common case).
-pub fn nfc(text: &str) -> String {
-    match is_nfc_quick(text.chars()) {
-        IsNormalized::Yes => text.to_string(),
-        _ => text.nfc().collect(),
-    }
-}
-
-/// Collapses runs of whitespace to one space, trims, drops characters XML 1.0 forbids (control
-/// characters other than tab/newline) and NFC-normalises.
-pub fn clean_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut pending_space = false;
-    for c in text.chars() {
-        if c.is_whitespace() || c == '\u{a0}' {
-            pending_space = !out.is_empty();
-        } else if c.is_control() || c == '\u{fffe}' || c == '\u{ffff}' {
-            continue;
-        } else {
-            if pending_space {
-                out.push(' ');
-                pending_space = false;
-            }
-            out.push(c);
-        }
-    }
-    nfc(&out)
-}
-
-/// Tags after which text belongs to a new block: a space is inserted so that words in separate
-/// paragraphs or list items never fuse into one syllable.
-static BLOCK_TAG: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)<(/?)(p|br|div|li|ul|ol|h[1-6]|tr|td|th|table|blockquote|section|article|figure|figcaption|hr|dd|dt|header|footer)\b")
-        .expect("constant regex")
-});
-
-static TEXT_ONLY: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
-    let mut b = ammonia::Builder::empty();
-    b.clean_content_tags(
-        ["script", "style", "template", "noscript"]
-            .into_iter()
-            .collect(),
-    );
-    b
-});
-
-/// Turns an HTML fragment into plain text: entities decoded, tags and scripts removed, block
-/// boundaries kept as spaces, whitespace collapsed, NFC.
-pub fn html_to_text(html: &str) -> String {
-    if !html.contains(['<', '&']) {
-        return clean_text(html);
-    }
-    let spaced = BLOCK_TAG.replace_all(html, " <$1$2");
-    let stripped = TEXT_ONLY.clean(&spaced).to_string();
-    clean_text(&unescape_serialized(&stripped))
-}
-
-/// Reverses the few escapes html5ever's serialiser writes in text nodes.
-fn unescape_serialized(s: &str) -> String {
-    if !s.contains('&') {
-        return s.to_string();
-    }
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&nbsp;", " ")
-        .replace("&quot;", "\"")
-        .replace("&amp;", "&")
-}
-
-/// A title as plain text. Titles are nominally plain, but feeds often put HTML or double-encoded
-/// entities in them; only text that looks like markup goes through the HTML path, so a literal
-/// "a < b" in a plain title survives.
-pub fn title_text(raw: &str) -> String {
-    static MARKUP: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"<[A-Za-z/!]|&(#[0-9]+|#x[0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]{1,31});")
-            .expect("constant regex")
-    });
-    if MARKUP.is_match(raw) {
-        html_to_text(raw)
-    } else {
-        clean_text(raw)
-    }
-}
+pub use crate::text::{clean_text, html_to_text, nfc, text_of_sanitized, title_text};
 
 /// An allow-list HTML sanitiser for one document (ammonia's defaults: no scripts, styles,
 /// event handlers or `javascript:` links), resolving relative links against the document's base
@@ -132,39 +49,6 @@ impl Sanitizer {
 /// Sanitises one fragment (convenience for single use; see `Sanitizer`).
 pub fn sanitize_html(html: &str, base: Option<&Url>) -> String {
     Sanitizer::new(base).clean(html)
-}
-
-/// Plain text of HTML that came out of `Sanitizer::clean`. That output is well-formed and uses
-/// a closed set of escapes (&amp; &lt; &gt; &quot; &nbsp;), so a simple scan is exact here and
-/// saves parsing the HTML a second time. Block boundaries become spaces.
-pub fn text_of_sanitized(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut rest = html;
-    while let Some(lt) = rest.find('<') {
-        out.push_str(&rest[..lt]);
-        let tag = &rest[lt..];
-        let end = tag_end(tag);
-        if BLOCK_TAG.is_match(&tag[..end]) {
-            out.push(' ');
-        }
-        rest = &tag[end..];
-    }
-    out.push_str(rest);
-    clean_text(&unescape_serialized(&out))
-}
-
-/// Length of the tag at the start of `tag` (which starts with '<'), quotes respected.
-fn tag_end(tag: &str) -> usize {
-    let mut quote = None;
-    for (i, c) in tag.char_indices().skip(1) {
-        match (quote, c) {
-            (None, '"' | '\'') => quote = Some(c),
-            (Some(q), c) if c == q => quote = None,
-            (None, '>') => return i + 1,
-            _ => {}
-        }
-    }
-    tag.len()
 }
 
 /// Resolves `href` against `base`; absolute http(s) URLs only.

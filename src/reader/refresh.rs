@@ -312,7 +312,7 @@ impl Refresher {
             max_age: fetched.max_age,
         };
         // A 304 may omit the validators: keep the ones that earned it.
-        let validators = crate::reader::fetcher::Validators {
+        let validators = crate::model::Validators {
             etag: fetched
                 .validators
                 .etag

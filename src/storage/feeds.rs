@@ -3,7 +3,7 @@
 
 use super::{Dialect, Store, secs, time};
 use crate::config::FeedSource;
-use crate::reader::fetcher::Validators;
+use crate::model::Validators;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;

@@ -3,7 +3,7 @@
 
 use super::feeds::FeedUpdate;
 use super::{AnyRow, Dialect, Store, secs, time};
-use crate::reader::parser::NewItem;
+use crate::model::NewItem;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{Connection, QueryBuilder, Row};

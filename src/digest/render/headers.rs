@@ -4,7 +4,7 @@
 use anyhow::bail;
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 
-use super::web_link;
+use super::templates::web_link;
 
 type ParseError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -1,0 +1,171 @@
+//! Plain text out of what feeds send: NFC everywhere, whitespace collapsed, characters XML 1.0
+//! forbids dropped, HTML turned into text with block boundaries kept as spaces (so words of
+//! separate paragraphs never fuse into one syllable). Used by the reader (titles, the text topics
+//! match), by merged feeds (JSON Feed's plain summary) and by digests.
+
+use regex::Regex;
+use std::sync::LazyLock;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
+
+/// NFC-normalises, skipping the allocation when the text is already NFC (the common case).
+pub fn nfc(text: &str) -> String {
+    match is_nfc_quick(text.chars()) {
+        IsNormalized::Yes => text.to_string(),
+        _ => text.nfc().collect(),
+    }
+}
+
+/// Collapses runs of whitespace to one space, trims, drops characters XML 1.0 forbids (control
+/// characters other than tab/newline) and NFC-normalises.
+pub fn clean_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut pending_space = false;
+    for c in text.chars() {
+        if c.is_whitespace() || c == '\u{a0}' {
+            pending_space = !out.is_empty();
+        } else if c.is_control() || c == '\u{fffe}' || c == '\u{ffff}' {
+            continue;
+        } else {
+            if pending_space {
+                out.push(' ');
+                pending_space = false;
+            }
+            out.push(c);
+        }
+    }
+    nfc(&out)
+}
+
+/// Tags after which text belongs to a new block: a space is inserted so that words in separate
+/// paragraphs or list items never fuse into one syllable.
+static BLOCK_TAG: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)<(/?)(p|br|div|li|ul|ol|h[1-6]|tr|td|th|table|blockquote|section|article|figure|figcaption|hr|dd|dt|header|footer)\b")
+        .expect("constant regex")
+});
+
+static TEXT_ONLY: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+    let mut b = ammonia::Builder::empty();
+    b.clean_content_tags(
+        ["script", "style", "template", "noscript"]
+            .into_iter()
+            .collect(),
+    );
+    b
+});
+
+/// Turns an HTML fragment into plain text: entities decoded, tags and scripts removed, block
+/// boundaries kept as spaces, whitespace collapsed, NFC.
+pub fn html_to_text(html: &str) -> String {
+    if !html.contains(['<', '&']) {
+        return clean_text(html);
+    }
+    let spaced = BLOCK_TAG.replace_all(html, " <$1$2");
+    let stripped = TEXT_ONLY.clean(&spaced).to_string();
+    clean_text(&unescape_serialized(&stripped))
+}
+
+/// Reverses the few escapes html5ever's serialiser writes in text nodes.
+fn unescape_serialized(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_string();
+    }
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&nbsp;", " ")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
+/// A title as plain text. Titles are nominally plain, but feeds often put HTML or double-encoded
+/// entities in them; only text that looks like markup goes through the HTML path, so a literal
+/// "a < b" in a plain title survives.
+pub fn title_text(raw: &str) -> String {
+    static MARKUP: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"<[A-Za-z/!]|&(#[0-9]+|#x[0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]{1,31});")
+            .expect("constant regex")
+    });
+    if MARKUP.is_match(raw) {
+        html_to_text(raw)
+    } else {
+        clean_text(raw)
+    }
+}
+
+/// Plain text of HTML that came out of `Sanitizer::clean`. That output is well-formed and uses
+/// a closed set of escapes (&amp; &lt; &gt; &quot; &nbsp;), so a simple scan is exact here and
+/// saves parsing the HTML a second time. Block boundaries become spaces.
+pub fn text_of_sanitized(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        out.push_str(&rest[..lt]);
+        let tag = &rest[lt..];
+        let end = tag_end(tag);
+        if BLOCK_TAG.is_match(&tag[..end]) {
+            out.push(' ');
+        }
+        rest = &tag[end..];
+    }
+    out.push_str(rest);
+    clean_text(&unescape_serialized(&out))
+}
+
+/// Length of the tag at the start of `tag` (which starts with '<'), quotes respected.
+fn tag_end(tag: &str) -> usize {
+    let mut quote = None;
+    for (i, c) in tag.char_indices().skip(1) {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '>') => return i + 1,
+            _ => {}
+        }
+    }
+    tag.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nfd_vietnamese_becomes_nfc() {
+        let nfd: String = "Lào Cai".nfd().collect();
+        assert_ne!(nfd, "Lào Cai");
+        assert_eq!(clean_text(&nfd), "Lào Cai");
+    }
+
+    #[test]
+    fn html_text_keeps_block_boundaries_between_words() {
+        assert_eq!(html_to_text("<p>Lào</p><p>Cai</p>"), "Lào Cai");
+        assert_eq!(html_to_text("Bát<br/>Xát"), "Bát Xát");
+        assert_eq!(html_to_text("H<b>à</b> Nội"), "Hà Nội");
+    }
+
+    #[test]
+    fn html_text_decodes_entities_and_drops_scripts() {
+        assert_eq!(
+            html_to_text("Tom &amp; Jerry &lt;3 &#272;&#7843;ng"),
+            "Tom & Jerry <3 Đảng"
+        );
+        assert_eq!(
+            html_to_text("a<script>alert(1)</script>b<style>p{}</style>"),
+            "ab"
+        );
+    }
+
+    #[test]
+    fn plain_titles_keep_literal_angle_brackets() {
+        assert_eq!(
+            title_text("  Giá  vàng   < 80 triệu "),
+            "Giá vàng < 80 triệu"
+        );
+        assert_eq!(title_text("Giá vàng &amp;amp; USD"), "Giá vàng &amp; USD");
+        assert_eq!(title_text("<b>Tin</b> nóng"), "Tin nóng");
+    }
+
+    #[test]
+    fn control_characters_are_dropped_and_emoji_survive() {
+        assert_eq!(clean_text("Tin\u{0}\u{7} mới 🎉"), "Tin mới 🎉");
+    }
+}
