@@ -24,6 +24,10 @@ pub struct NewItem {
     pub date_estimated: bool,
     pub updated: Option<DateTime<Utc>>,
     pub content_hash: String,
+    /// The stored form of the item's near-duplicate signature (`cluster::Signature::to_bytes` of
+    /// title and text), made while the document is parsed, on the parse's own thread.
+    #[serde(skip)]
+    pub signature: Vec<u8>,
 }
 
 /// The validators of the last good response, sent back as If-None-Match / If-Modified-Since.

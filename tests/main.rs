@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod clustering;
 mod conformance;
 mod daemon;
 mod digest;

@@ -442,7 +442,17 @@ fn cluster_rows(
         .iter()
         .map(|r| member(r, r.signature.as_deref().and_then(Signature::from_bytes)))
         .collect();
-    let signatures: Vec<Signature> = fresh.iter().map(|r| signature(&r.title, &r.text)).collect();
+    // Made by the parse and stored with the item; one missing (stored by an older build) or
+    // unreadable is computed again here.
+    let signatures: Vec<Signature> = fresh
+        .iter()
+        .map(|r| {
+            r.signature
+                .as_deref()
+                .and_then(Signature::from_bytes)
+                .unwrap_or_else(|| signature(&r.title, &r.text))
+        })
+        .collect();
     let new: Vec<Member> = fresh
         .iter()
         .zip(&signatures)

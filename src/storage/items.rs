@@ -277,7 +277,7 @@ async fn insert_items(
     let mut q = QueryBuilder::<Db>::new(
         "INSERT INTO items (feed_id, item_key, guid, url, canonical_url, title, summary_html,
             content_html, text, authors, categories, image_url, published_at, date_estimated,
-            updated_at, first_seen_at, changed_at, content_hash) ",
+            updated_at, first_seen_at, changed_at, content_hash, signature) ",
     );
     q.push_values(items, |mut row, item| {
         row.push_bind(feed_id.to_string())
@@ -297,7 +297,8 @@ async fn insert_items(
             .push_bind(item.updated.map(secs))
             .push_bind(now)
             .push_bind(now)
-            .push_bind(item.content_hash.clone());
+            .push_bind(item.content_hash.clone())
+            .push_bind(item.signature.clone());
     });
     // Within one document keys are unique, so nothing here can conflict with itself.
     q.push(" ON CONFLICT (feed_id, item_key) DO NOTHING");
@@ -318,7 +319,7 @@ async fn update_item(
             content_html = ?8, text = ?9, authors = ?10, categories = ?11, image_url = ?12,
             published_at = CASE WHEN ?14 THEN published_at ELSE ?13 END,
             date_estimated = CASE WHEN ?14 THEN date_estimated ELSE FALSE END,
-            updated_at = ?15, changed_at = ?16, content_hash = ?17
+            updated_at = ?15, changed_at = ?16, content_hash = ?17, signature = ?18
          WHERE feed_id = ?1 AND item_key = ?2 AND content_hash <> ?17",
     ))
     .bind(feed_id)
@@ -338,6 +339,7 @@ async fn update_item(
     .bind(item.updated.map(secs))
     .bind(now)
     .bind(&item.content_hash)
+    .bind(&item.signature)
     .execute(&mut *tx)
     .await?;
     Ok(changed.rows_affected() as usize)
@@ -381,7 +383,7 @@ pub(super) async fn write_success(
 }
 }
 
-/// Rows per multi-row statement: 18 parameters each stays far below either database's limit.
+/// Rows per multi-row statement: 19 parameters each stays far below either database's limit.
 const INSERT_CHUNK: usize = 200;
 
 /// A list of names as a JSON array (infallible, unlike serde's general `to_string`).

@@ -1,0 +1,103 @@
+//! Stories across sources as the stages store them: each item's near-duplicate signature is made
+//! by the poll's parse and stored with the item, so clustering reads it instead of recomputing
+//! it; a signature that is missing or unreadable is computed again, never a crash.
+
+use crate::support::samples::{HA_GIANG, LAO_CAI, VNEXPRESS, YEN_BAI};
+use crate::support::{FixtureServer, Route, TestApp, feeds_toml};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The four sample sources (six stories carried twice), polled, not yet clustered.
+async fn polled() -> TestApp {
+    let fixtures = FixtureServer::start().await;
+    let mut feeds = Vec::new();
+    for (id, doc) in [
+        ("baolaocai", LAO_CAI),
+        ("vnexpress", VNEXPRESS),
+        ("baoyenbai", YEN_BAI),
+        ("baohagiang", HA_GIANG),
+    ] {
+        fixtures.set(&format!("/{id}"), Route::ok(doc));
+        feeds.push((id, fixtures.url(&format!("/{id}"))));
+    }
+    let app = TestApp::start(&feeds_toml(&feeds, "")).await;
+    let polled = app.poll_all().await;
+    assert_eq!((polled.failed, polled.new), (0, 40));
+    app
+}
+
+/// The stories as sets of items, each item named by what identifies it in any database (its
+/// feed and link): the same partition whichever item of a story got the smaller id.
+async fn stories(app: &TestApp) -> BTreeSet<BTreeSet<(String, String)>> {
+    let rows = app
+        .store
+        .clustered_between(i64::MIN, i64::MAX)
+        .await
+        .unwrap();
+    let mut by_cluster: BTreeMap<i64, BTreeSet<(String, String)>> = BTreeMap::new();
+    for r in &rows {
+        let key = (
+            r.feed_id.clone(),
+            r.canonical_url.clone().unwrap_or_default(),
+        );
+        by_cluster
+            .entry(r.cluster_id.expect("clustered"))
+            .or_default()
+            .insert(key);
+    }
+    assert_eq!(rows.len(), 40);
+    by_cluster.into_values().collect()
+}
+
+#[tokio::test]
+async fn the_poll_stores_each_items_signature_and_a_bad_one_is_computed_again() {
+    crate::support::db::each_database(async || {
+        let reference = polled().await;
+        assert_eq!(
+            reference
+                .scalar("SELECT COUNT(*) FROM items WHERE length(signature) = 513")
+                .await,
+            40,
+            "every item stored with its signature"
+        );
+        reference.refresher.cluster_new_items().await.unwrap();
+        let expected = stories(&reference).await;
+        assert_eq!(
+            expected.len(),
+            34,
+            "six stories carried twice: {expected:?}"
+        );
+
+        // The same items, three of their signatures cut short and two gone.
+        let damaged = polled().await;
+        damaged
+            .execute(
+                "UPDATE items SET signature = substr(signature, 1, 10) WHERE id IN \
+                 (SELECT id FROM items ORDER BY id LIMIT 3)",
+            )
+            .await;
+        damaged
+            .execute(
+                "UPDATE items SET signature = NULL WHERE id IN \
+                 (SELECT id FROM items ORDER BY id DESC LIMIT 2)",
+            )
+            .await;
+        assert_eq!(
+            damaged
+                .scalar(
+                    "SELECT COUNT(*) FROM items WHERE signature IS NULL OR length(signature) <> 513"
+                )
+                .await,
+            5
+        );
+        damaged.refresher.cluster_new_items().await.unwrap();
+        assert_eq!(stories(&damaged).await, expected, "the same stories");
+        assert_eq!(
+            damaged
+                .scalar("SELECT COUNT(*) FROM items WHERE length(signature) = 513")
+                .await,
+            40,
+            "the bad signatures were replaced"
+        );
+    })
+    .await;
+}
