@@ -61,6 +61,20 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<ParsedFeed, ParseError>
 /// feed-rs on the repaired text. A document cut off mid-way still holds whole items: when the
 /// whole fails, what `repair::salvage_truncated` keeps is read instead.
 fn read(text: &str, ctx: &ParseContext) -> Result<model::Feed, ParseError> {
+    match parse_guarded(text, ctx) {
+        Ok(feed) => Ok(feed),
+        Err(first) => match repair::salvage_truncated(text) {
+            Some(salvaged) => parse_guarded(&salvaged, ctx).map_err(|_| first),
+            None => Err(first),
+        },
+    }
+}
+
+/// Runs feed-rs on `text` with a parser of its own: a feed-rs parser keeps per-entry state that
+/// a failed parse can leave behind (its MediaRSS scope), and a second document read with it
+/// panics. A panic inside the library costs this document, not the process, and prints nothing
+/// (see `quiet_panics`): the message becomes the document's error.
+fn parse_guarded(text: &str, ctx: &ParseContext) -> Result<model::Feed, ParseError> {
     let tz = ctx.timezone;
     let parser = feed_rs::parser::Builder::new()
         .base_uri(ctx.base.as_ref().map(Url::as_str))
@@ -69,24 +83,59 @@ fn read(text: &str, ctx: &ParseContext) -> Result<model::Feed, ParseError> {
         .id_generator(|_, _, _| String::new())
         .timestamp_parser(move |t| normalize::parse_date(t, tz))
         .build();
-    match parse_guarded(&parser, text) {
-        Ok(feed) => Ok(feed),
-        Err(first) => match repair::salvage_truncated(text) {
-            Some(salvaged) => parse_guarded(&parser, &salvaged).map_err(|_| first),
-            None => Err(first),
-        },
-    }
+    quiet_panics::catch(|| parser.parse(text.as_bytes()))
+        .map_err(|message| {
+            ParseError::Invalid(format!(
+                "the feed parser failed on this document (internal error: {message})"
+            ))
+        })?
+        .map_err(|e| ParseError::Invalid(e.to_string()))
 }
 
-/// Runs feed-rs. A parser library panicking on hostile input must cost one feed, not the process.
-fn parse_guarded(parser: &feed_rs::parser::Parser, text: &str) -> Result<model::Feed, ParseError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        parser.parse(text.as_bytes())
-    }))
-    .map_err(|_| {
-        ParseError::Invalid("the XML parser gave up on this document (internal panic)".into())
-    })?
-    .map_err(|e| ParseError::Invalid(e.to_string()))
+/// Panics caught while a document is parsed, kept from the process's panic output: the default
+/// hook would print a backtrace to stderr for a panic that is already handled as the document's
+/// error. Panics anywhere else reach the previous hook as before.
+mod quiet_panics {
+    use std::cell::{Cell, RefCell};
+    use std::sync::Once;
+
+    thread_local! {
+        static CATCHING: Cell<bool> = const { Cell::new(false) };
+        static MESSAGE: RefCell<Option<String>> = const { RefCell::new(None) };
+    }
+
+    /// Runs `f`; a panic inside it becomes `Err(its message)`.
+    pub(super) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+        static HOOK: Once = Once::new();
+        HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                if CATCHING.with(Cell::get) {
+                    let place = info
+                        .location()
+                        .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                        .unwrap_or_default();
+                    let text = info
+                        .payload()
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "panic".to_string());
+                    MESSAGE.with(|m| *m.borrow_mut() = Some(format!("{text}{place}")));
+                } else {
+                    previous(info);
+                }
+            }));
+        });
+        let was = CATCHING.with(|c| c.replace(true));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        CATCHING.with(|c| c.set(was));
+        result.map_err(|_| {
+            MESSAGE
+                .with(|m| m.borrow_mut().take())
+                .unwrap_or_else(|| "panic".to_string())
+        })
+    }
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ pub fn repair(text: &str) -> Cow<'_, str> {
         return doc;
     };
     match root.name.as_str() {
-        "feed" => atom_base64(atom_text_types(atom_link_text(doc))),
+        "feed" => atom_content_src(atom_base64(atom_text_types(atom_link_text(doc)))),
         "rdf:RDF" | "RDF" => rdf_item_links(rss_item_titles(doc)),
         "rss" => {
             let doc = rss_item_titles(doc);
@@ -86,6 +86,22 @@ fn atom_link_text(doc: Cow<'_, str>) -> Cow<'_, str> {
         }
     });
     Cow::Owned(out.into_owned())
+}
+
+/// `<content src="…"/>` (out-of-line content, RFC 4287 §4.1.3.2: the body lives at that URL)
+/// makes feed-rs refuse the whole document, and then panic on the next one its parser reads.
+/// The element holds no text, so it is dropped; the entry keeps its summary and links.
+fn atom_content_src(doc: Cow<'_, str>) -> Cow<'_, str> {
+    static CONTENT: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r#"(?s)<content\b[^>]*?\ssrc\s*=\s*(?:"[^"]*"|'[^']*')[^>]*?(?:/>|>.*?</content>)"#,
+        )
+        .expect("constant regex")
+    });
+    if !doc.contains("src") || !CONTENT.is_match(&doc) {
+        return doc;
+    }
+    Cow::Owned(CONTENT.replace_all(&doc, "").into_owned())
 }
 
 /// Stands in for a missing link so feed-rs keeps the item; `parser` reads it as "no link".
@@ -277,6 +293,19 @@ fn attribute(tag: &str, name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn out_of_line_atom_content_is_dropped_and_inline_content_kept() {
+        let doc = "<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><content src=\"a.pdf\" type=\"application/pdf\"/>\
+                   <summary>x</summary></entry><entry><content type=\"html\">&lt;img src=\"b.jpg\"&gt;</content>\
+                   <content src='c.txt'>  </content></entry></feed>";
+        assert_eq!(
+            repair(doc),
+            "<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry>\
+             <summary>x</summary></entry><entry><content type=\"html\">&lt;img src=\"b.jpg\"&gt;</content>\
+             </entry></feed>"
+        );
+    }
 
     #[test]
     fn rss_without_a_version_becomes_rss_2() {

@@ -161,3 +161,50 @@ fn utf16_without_a_bom_is_recognised() {
         Some("Hà Giang")
     );
 }
+
+/// Out-of-line Atom content (`<content src>`, empty or not) once made feed-rs refuse the whole
+/// document, and its retry on the truncation path panicked inside feed-rs.
+#[test]
+fn atom_entries_with_out_of_line_content_are_kept() {
+    let doc = r#"<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Tạp chí Lào Cai</title>
+<id>urn:uuid:tap-chi</id><updated>2026-11-28T00:00:00Z</updated>
+<entry><id>urn:uuid:1</id><title>Bản tin số 1</title><updated>2026-11-27T01:00:00Z</updated>
+<content src="https://tapchi.laocai.vn/so-1.pdf" type="application/pdf"/>
+<link href="https://tapchi.laocai.vn/so-1.html"/><summary>Mùa vàng ở Y Tý.</summary></entry>
+<entry><id>urn:uuid:2</id><title>Bản tin số 2</title><updated>2026-11-27T02:00:00Z</updated>
+<content type="text/plain" src='https://tapchi.laocai.vn/so-2.txt'></content>
+<summary>Chè Shan tuyết.</summary><link href="https://tapchi.laocai.vn/so-2.html"/></entry>
+</feed>"#;
+    let feed = parse(doc.as_bytes(), &ctx()).expect("parses");
+    let got: Vec<(&str, Option<&str>, &str)> = feed
+        .items
+        .iter()
+        .map(|i| (i.title.as_str(), i.url.as_deref(), i.text.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "Bản tin số 1",
+                Some("https://tapchi.laocai.vn/so-1.html"),
+                "Mùa vàng ở Y Tý."
+            ),
+            (
+                "Bản tin số 2",
+                Some("https://tapchi.laocai.vn/so-2.html"),
+                "Chè Shan tuyết."
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_panic_inside_the_parser_is_the_documents_error() {
+    let caught = quiet_panics::catch(|| -> u8 { panic!("hỏng ở {}", "feed-rs") });
+    let message = caught.expect_err("the panic is caught");
+    assert!(message.starts_with("hỏng ở feed-rs at "), "{message}");
+    assert!(message.contains("parser/tests.rs"), "{message}");
+    // Outside `catch`, nothing changed: a value comes back as it is.
+    assert_eq!(quiet_panics::catch(|| 7), Ok(7));
+}
