@@ -8,6 +8,7 @@ mod clustering;
 mod conformance;
 mod daemon;
 mod digest;
+mod filters;
 mod ingest;
 mod instances;
 mod match_cli;

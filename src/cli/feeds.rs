@@ -51,8 +51,8 @@ pub async fn feeds(config: Arc<Config>, json: bool) -> anyhow::Result<i32> {
     };
     writeln!(
         out,
-        "{:<28} {:>6} {:>6} {:<11} {:<11} {:>4}  error",
-        "feed", "status", "items", "last fetch", "next poll", "errs"
+        "{:<28} {:>6} {:>6} {:>7} {:<11} {:<11} {:>4}  error",
+        "feed", "status", "items", "skipped", "last fetch", "next poll", "errs"
     )?;
     for s in &states {
         let status = match (s.active, s.last_status) {
@@ -66,10 +66,11 @@ pub async fn feeds(config: Arc<Config>, json: bool) -> anyhow::Result<i32> {
         }
         writeln!(
             out,
-            "{:<28} {:>6} {:>6} {:<11} {:<11} {:>4}  {}",
+            "{:<28} {:>6} {:>6} {:>7} {:<11} {:<11} {:>4}  {}",
             s.id,
             status,
             s.item_count,
+            s.skipped,
             local(s.last_fetch_at),
             local(Some(s.next_poll_at)),
             s.error_count,

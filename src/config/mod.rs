@@ -92,6 +92,9 @@ pub struct PublishConfig {
 pub struct Category {
     pub slug: String,
     pub title: String,
+    /// Filter rules for every feed of the category (see `FeedSource::skip`).
+    pub skip: Option<String>,
+    pub keep: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +112,11 @@ pub struct FeedSource {
     pub province: Option<String>,
     pub title: Option<String>,
     pub enabled: bool,
+    /// Filter rules in the topic query language, checked when the config is loaded: an item
+    /// matching `skip` is not stored; with `keep`, only items matching it are. They add to the
+    /// category's rules (`reader::filter`).
+    pub skip: Option<String>,
+    pub keep: Option<String>,
 }
 
 /// One problem found in a config file, located in the file where possible.

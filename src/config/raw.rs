@@ -83,6 +83,8 @@ pub struct RawPublish {
 pub struct RawCategory {
     pub slug: S<String>,
     pub title: S<String>,
+    pub skip: Option<S<String>>,
+    pub keep: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,4 +103,6 @@ pub struct RawFeed {
     pub province: Option<S<String>>,
     pub title: Option<S<String>>,
     pub enabled: Option<bool>,
+    pub skip: Option<S<String>>,
+    pub keep: Option<S<String>>,
 }

@@ -326,9 +326,25 @@ impl Validator<'_> {
             out.push(Category {
                 slug: slug.clone(),
                 title: nfc(c.title.get_ref()),
+                skip: self.rule(c.skip.as_ref(), "skip"),
+                keep: self.rule(c.keep.as_ref(), "keep"),
             });
         }
         out
+    }
+
+    /// A `skip`/`keep` rule: a query in the topic language, NFC; a query that does not parse is a
+    /// problem at its place.
+    fn rule(&mut self, value: Option<&S<String>>, key: &str) -> Option<String> {
+        let value = value?;
+        let text = nfc(value.get_ref());
+        match crate::text::Query::parse(&text) {
+            Ok(_) => Some(text),
+            Err(e) => {
+                self.problem(value, format!("{key} rule {text:?}: {e}"));
+                None
+            }
+        }
     }
 
     fn provinces(&mut self, raw: &[S<raw::RawProvince>]) -> Vec<Province> {
@@ -411,6 +427,8 @@ impl Validator<'_> {
                 province: f.province.as_ref().map(|p| p.get_ref().clone()),
                 title: f.title.as_ref().map(|t| nfc(t.get_ref())),
                 enabled: f.enabled.unwrap_or(true),
+                skip: self.rule(f.skip.as_ref(), "skip"),
+                keep: self.rule(f.keep.as_ref(), "keep"),
             });
         }
         out

@@ -1,11 +1,13 @@
 //! Reading sources: a pipeline of small modules, each with one job. `fetcher` speaks HTTP;
 //! `parser` turns bytes into items through one chain, `decode` -> `repair` -> feed-rs ->
-//! `convert`, with `normalize` holding the text, link and date rules; `schedule` decides the
-//! next poll; and `refresh` runs the one fetch -> parse -> store sequence.
+//! `convert`, with `normalize` holding the text, link and date rules; `filter` applies the
+//! operator's skip/keep rules; `schedule` decides the next poll; and `refresh` runs the one
+//! fetch -> parse -> filter -> store sequence.
 
 mod convert;
 pub mod decode;
 pub mod fetcher;
+pub mod filter;
 pub mod normalize;
 pub mod parser;
 pub mod refresh;

@@ -3,6 +3,7 @@
 //! stops the others.
 
 use super::fetcher::{FetchOutcome, Fetched, Fetcher};
+use super::filter::Rules;
 use super::parser::{self, ParseContext};
 use super::schedule::{self, Outcome};
 use crate::config::Config;
@@ -248,15 +249,24 @@ impl Refresher {
             now,
         };
         let body = std::mem::take(&mut fetched.body);
-        // Parsing and sanitising are CPU work: keep them off the async workers.
-        let parsed = tokio::task::spawn_blocking(move || parser::parse(&body, &ctx))
-            .await
-            .map_err(|e| Failure::msg(format!("parser crashed: {e}")))?
-            .map_err(|e| Failure {
-                status: Some(fetched.status),
-                retry_after: None,
-                message: format!("parse error: {e}"),
-            })?;
+        let rules = Rules::for_feed(&self.config, &feed.id);
+        // Parsing, sanitising and matching the rules are CPU work: off the async workers.
+        let (parsed, skipped) = tokio::task::spawn_blocking(move || {
+            parser::parse(&body, &ctx).map(|mut parsed| {
+                let skipped = rules.apply(&mut parsed.items);
+                (parsed, skipped)
+            })
+        })
+        .await
+        .map_err(|e| Failure::msg(format!("parser crashed: {e}")))?
+        .map_err(|e| Failure {
+            status: Some(fetched.status),
+            retry_after: None,
+            message: format!("parse error: {e}"),
+        })?;
+        if skipped > 0 {
+            metrics::counter!("tinbao_items_skipped_total").increment(skipped as u64);
+        }
         let items_last_week = self
             .store
             .items_last_week(&feed.id, now)
@@ -286,6 +296,7 @@ impl Refresher {
             moved_to: fetched.moved_to.as_ref().map(Url::to_string),
             ttl,
             source_updated: parsed.updated,
+            skipped,
         };
         let counts = self
             .store

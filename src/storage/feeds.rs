@@ -38,6 +38,8 @@ pub struct FeedUpdate {
     pub ttl: Option<std::time::Duration>,
     /// When the source document says it last changed (see `ParsedFeed::updated`).
     pub source_updated: Option<DateTime<Utc>>,
+    /// Items of the parsed document that the skip/keep rules left out.
+    pub skipped: usize,
 }
 
 /// A feed's state, as `tinbao feeds` shows it.
@@ -57,6 +59,8 @@ pub struct FeedState {
     pub next_poll_at: DateTime<Utc>,
     pub moved_to: Option<String>,
     pub item_count: i64,
+    /// Items the skip/keep rules left out of the last parsed document.
+    pub skipped: i64,
 }
 
 impl Store {
@@ -215,7 +219,7 @@ impl Store {
             let rows = sqlx::query(Db::sql(
                 "SELECT f.id, f.url, f.category, f.province, COALESCE(f.configured_title, f.title) AS title, f.active,
                         f.last_fetch_at, f.last_success_at, f.last_status, f.last_error, f.error_count,
-                        f.next_poll_at, f.moved_to, (SELECT COUNT(*) FROM items i WHERE i.feed_id = f.id) AS item_count
+                        f.next_poll_at, f.moved_to, f.last_skipped, (SELECT COUNT(*) FROM items i WHERE i.feed_id = f.id) AS item_count
                  FROM feeds f ORDER BY f.id",
             ))
             .fetch_all(pool)
@@ -239,6 +243,7 @@ impl Store {
                         next_poll_at: time(r.try_get("next_poll_at")?),
                         moved_to: r.try_get("moved_to")?,
                         item_count: r.try_get("item_count")?,
+                        skipped: r.try_get("last_skipped")?,
                     })
                 })
                 .collect()

@@ -358,7 +358,7 @@ pub(super) async fn write_success(
             error_count = 0, next_poll_at = ?4, etag = ?5, last_modified = ?6,
             body_hash = COALESCE(?7, body_hash), title = COALESCE(?8, title), site_url = COALESCE(?9, site_url),
             format = COALESCE(?10, format), moved_to = ?11, ttl_seconds = ?12,
-            source_updated_at = COALESCE(?14, source_updated_at),
+            source_updated_at = COALESCE(?14, source_updated_at), last_skipped = ?15,
             lease_until = CASE WHEN lease_owner = ?13 THEN NULL ELSE lease_until END,
             lease_owner = NULLIF(lease_owner, ?13)
          WHERE id = ?1",
@@ -377,6 +377,7 @@ pub(super) async fn write_success(
     .bind(u.ttl.map(|t| t.as_secs() as i64))
     .bind(owner)
     .bind(u.source_updated.map(secs))
+    .bind(u.skipped as i64)
     .execute(tx)
     .await?;
     Ok(())

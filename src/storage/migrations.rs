@@ -58,6 +58,11 @@ pub(super) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "source feeds' updated",
         include_str!("../../migrations/sqlite/0010_source_updated.sql"),
     ),
+    (
+        11,
+        "skipped items",
+        include_str!("../../migrations/sqlite/0011_skipped_items.sql"),
+    ),
 ];
 
 pub(super) const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -110,6 +115,11 @@ pub(super) const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         10,
         "source feeds' updated",
         include_str!("../../migrations/postgres/0010_source_updated.sql"),
+    ),
+    (
+        11,
+        "skipped items",
+        include_str!("../../migrations/postgres/0011_skipped_items.sql"),
     ),
 ];
 
