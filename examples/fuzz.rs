@@ -99,11 +99,13 @@ fn exercise(target: &str, input: &[u8]) {
             };
             if let Err(e) = tinbao::reader::parser::parse(input, &ctx)
                 && e.to_string().contains("internal error")
-                && CONTAINED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 20
             {
-                let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fuzz/parse");
-                let n = CONTAINED.load(std::sync::atomic::Ordering::Relaxed);
-                save(&dir, "contained", n as u64, input);
+                // The first 20 are kept; the rest only counted.
+                let n = CONTAINED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n < 20 {
+                    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fuzz/parse");
+                    save(&dir, "contained", n as u64, input);
+                }
             }
         }
         _ => {

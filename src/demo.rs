@@ -158,19 +158,14 @@ pub async fn run(dir: &Path, listen: &str, once: bool) -> anyhow::Result<i32> {
         return crate::worker::daemon::run(config_path, config).await;
     }
     // The same pass as `tinbao run --once --all`.
-    let pass = crate::worker::once::pass(&store, config, true, None).await;
+    let pass = crate::worker::once::pass(&store, config, true).await;
     store.close().await;
     println!(
         "merged feeds in {}, digests in {}",
         dir.join("public/feeds").display(),
         dir.join("outbox").display()
     );
-    if pass.failed.is_empty() {
-        Ok(0)
-    } else {
-        eprintln!("tinbao: failed: {}", pass.failed.join("; "));
-        Ok(1)
-    }
+    Ok(pass.exit_code())
 }
 
 /// Adds the demo subscriber once, dated a quarter of an hour back so the current tick of the

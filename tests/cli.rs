@@ -2,15 +2,10 @@
 
 use crate::support::{FixtureServer, Route, feeds_toml, rss_doc};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn tinbao(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tinbao"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("TINBAO_DATABASE_URL")
-        .env_remove("TINBAO_CONFIG")
-        .env("RUST_LOG", "warn")
+    crate::support::tinbao_command(dir, args)
         .output()
         .expect("run tinbao")
 }

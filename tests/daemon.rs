@@ -3,7 +3,7 @@
 //! cleanly on SIGTERM, and loses or repeats nothing across a restart.
 
 use crate::support::smtp::SmtpServer;
-use crate::support::{FixtureServer, Route, rss_doc};
+use crate::support::{FixtureServer, Route, daemon_toml as config, rss_doc};
 use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -71,17 +71,6 @@ async fn get(url: &str) -> (u16, String) {
         Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
         Err(_) => (0, String::new()),
     }
-}
-
-fn config(fixtures: &FixtureServer, smtp: &str, feeds: &[&str]) -> String {
-    let mut text = format!(
-        "[server]\nbase_url = \"https://tin.example.vn/\"\n[database]\nurl = \"sqlite://tinbao.db\"\n\
-         [smtp]\nurl = \"{smtp}\"\nfrom = \"Tin tỉnh <ban-tin@example.vn>\"\n[[category]]\nslug = \"thoi-su\"\ntitle = \"Thời sự\"\n"
-    );
-    for f in feeds {
-        text.push_str(&format!("\n[[feed]]\nid = \"{f}\"\nurl = \"{}\"\ncategory = \"thoi-su\"\nprovince = \"lao-cai\"\n", fixtures.url(&format!("/{f}.rss"))));
-    }
-    text
 }
 
 #[tokio::test]

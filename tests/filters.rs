@@ -2,22 +2,7 @@
 //! admit and counts the rest on the feed's row; `tinbao check` points at a rule that does not
 //! parse.
 
-use crate::support::{FixtureServer, Route};
-use std::path::Path;
-use std::process::{Command, Output};
-
-async fn tinbao(dir: &Path, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tinbao"));
-    command
-        .args(args)
-        .current_dir(dir)
-        .env_remove("TINBAO_DATABASE_URL")
-        .env_remove("TINBAO_CONFIG")
-        .env("RUST_LOG", "warn");
-    tokio::task::spawn_blocking(move || command.output().expect("run tinbao"))
-        .await
-        .unwrap()
-}
+use crate::support::{FixtureServer, Route, run_tinbao as tinbao};
 
 fn rss(titles: &[&str]) -> String {
     let items: String = titles
@@ -104,10 +89,7 @@ fn check_points_at_a_rule_that_does_not_parse() {
     let text = "[[category]]\nslug = \"thoi-su\"\ntitle = \"Thời sự\"\nkeep = '\"Lào Cai'\n\n\
                 [[feed]]\nid = \"a\"\nurl = \"https://a.vn/rss\"\ncategory = \"thoi-su\"\nskip = \"-lũ\"\n";
     std::fs::write(dir.path().join("feeds.toml"), text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tinbao"))
-        .arg("check")
-        .current_dir(dir.path())
-        .env_remove("TINBAO_CONFIG")
+    let out = crate::support::tinbao_command(dir.path(), &["check"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

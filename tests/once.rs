@@ -3,47 +3,18 @@
 //! completed by the next pass, which loses nothing and repeats nothing.
 
 use crate::support::smtp::SmtpServer;
-use crate::support::{FixtureServer, Route, rss_doc};
+use crate::support::{
+    FixtureServer, Route, daemon_toml, rss_doc, run_tinbao as tinbao, tinbao_command as command,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const SUBSCRIBER: &str = "ban-doc@example.vn";
 
+/// The daemon tests' config, with a poll timeout longer than the slow fixture's delay.
 fn config(fixtures: &FixtureServer, smtp: &str, feeds: &[&str]) -> String {
-    let mut text = format!(
-        "[server]\nbase_url = \"https://tin.example.vn/\"\n[database]\nurl = \"sqlite://tinbao.db\"\n\
-         [polling]\ntimeout = \"60s\"\n\
-         [smtp]\nurl = \"{smtp}\"\nfrom = \"Tin tỉnh <ban-tin@example.vn>\"\n\
-         [[category]]\nslug = \"thoi-su\"\ntitle = \"Thời sự\"\n"
-    );
-    for f in feeds {
-        text.push_str(&format!(
-            "\n[[feed]]\nid = \"{f}\"\nurl = \"{}\"\ncategory = \"thoi-su\"\nprovince = \"lao-cai\"\n",
-            fixtures.url(&format!("/{f}.rss"))
-        ));
-    }
-    text
-}
-
-fn command(dir: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tinbao"));
-    command
-        .args(args)
-        .current_dir(dir)
-        .env_remove("TINBAO_DATABASE_URL")
-        .env_remove("TINBAO_CONFIG")
-        .env_remove("TINBAO_TEST_HOLD_BEFORE")
-        .env("RUST_LOG", "warn");
-    command
-}
-
-/// Runs the binary to its end off the test's runtime, which keeps serving the fixtures.
-async fn tinbao(dir: &Path, args: &[&str]) -> Output {
-    let mut command = command(dir, args);
-    tokio::task::spawn_blocking(move || command.output().expect("run tinbao"))
-        .await
-        .unwrap()
+    daemon_toml(fixtures, smtp, feeds) + "\n[polling]\ntimeout = \"60s\"\n"
 }
 
 fn text(o: &Output) -> String {

@@ -13,7 +13,7 @@ pub async fn digest(
     to: Option<String>,
     dry_run: Option<PathBuf>,
 ) -> anyhow::Result<i32> {
-    use crate::digest::outbox::{Digester, Mailer, Ticks};
+    use crate::digest::outbox::{Digester, Mailer, Ticks, run_summary};
     let store = open_store(&config).await?;
     if let Some(email) = &to {
         let subscribers = store.subscribers().await?;
@@ -65,9 +65,6 @@ pub async fn digest(
     mailer.close().await;
     store.close().await;
     let (built, sent) = (built?, sent?);
-    println!(
-        "{} subscribers due: {} digests built, {} owed nothing; {} sent, {} to retry, {} failed",
-        built.due, built.digests, built.empty, sent.sent, sent.retried, sent.failed
-    );
-    Ok(if sent.retried + sent.failed > 0 { 1 } else { 0 })
+    println!("{}", run_summary(&built, &sent));
+    Ok(if sent.undelivered() { 1 } else { 0 })
 }

@@ -5,7 +5,7 @@
 
 use super::publisher::Publisher;
 use crate::config::Config;
-use crate::digest::outbox::{Digester, Mailer};
+use crate::digest::outbox::{Digester, Mailer, run_summary};
 use crate::publish::site::Site;
 use crate::reader::refresh::Refresher;
 use crate::storage::Store;
@@ -19,25 +19,30 @@ pub struct Pass {
     pub failed: Vec<String>,
 }
 
+impl Pass {
+    /// 0, or 1 with the failed stages named on stderr (what cron mails).
+    pub fn exit_code(&self) -> i32 {
+        if self.failed.is_empty() {
+            return 0;
+        }
+        eprintln!("tinbao: failed: {}", self.failed.join("; "));
+        1
+    }
+}
+
 /// `tinbao run --once [--all]`: exit code 0, or 1 naming the failed stages on stderr.
 pub async fn run(config: Arc<Config>, all: bool) -> anyhow::Result<i32> {
     let store = Store::open(&config.database.url, &config.base_dir()).await?;
     store.set_lease(config.database.lease);
-    let pass = pass(&store, config, all, None).await;
+    let pass = pass(&store, config, all).await;
     store.close().await;
-    if pass.failed.is_empty() {
-        Ok(0)
-    } else {
-        eprintln!("tinbao: failed: {}", pass.failed.join("; "));
-        Ok(1)
-    }
+    Ok(pass.exit_code())
 }
 
-/// Runs the four stages over `store`. `mailer` replaces the configured SMTP (the demo writes
-/// .eml files). A stage's failure is recorded and the next stages still run: new items still
-/// get published when the SMTP server is down, and pending digests still go out when a feed
-/// server is.
-pub async fn pass(store: &Store, config: Arc<Config>, all: bool, mailer: Option<Mailer>) -> Pass {
+/// Runs the four stages over `store`. A stage's failure is recorded and the next stages still
+/// run: new items still get published when the SMTP server is down, and pending digests still
+/// go out when a feed server is.
+pub async fn pass(store: &Store, config: Arc<Config>, all: bool) -> Pass {
     let mut pass = Pass::default();
     let fail = |pass: &mut Pass, stage: &str, e: anyhow::Error| {
         println!("{stage}: failed: {e:#}");
@@ -92,13 +97,9 @@ pub async fn pass(store: &Store, config: Arc<Config>, all: bool, mailer: Option<
         Err(e) => fail(&mut pass, "publish", e),
     }
 
-    hold_before("digests").await;
-    let mailer = match mailer {
-        Some(m) => Ok(Some(m)),
-        None => match &config.smtp {
-            Some(smtp) => Mailer::from_url(&smtp.url, &config.base_dir()).map(Some),
-            None => Ok(None),
-        },
+    let mailer = match &config.smtp {
+        Some(smtp) => Mailer::from_url(&smtp.url, &config.base_dir()).map(Some),
+        None => Ok(None),
     };
     match mailer {
         Ok(Some(mailer)) => match digests(store, config, &mailer).await {
@@ -128,11 +129,8 @@ async fn digests(store: &Store, config: Arc<Config>, mailer: &Mailer) -> anyhow:
     let (built, sent) = digester.run_due(mailer, Utc::now(), true, &|| true).await;
     mailer.close().await;
     let (built, sent) = (built?, sent?);
-    let line = format!(
-        "{} subscribers due: {} digests built, {} owed nothing; {} sent, {} to retry, {} failed",
-        built.due, built.digests, built.empty, sent.sent, sent.retried, sent.failed
-    );
-    if sent.retried + sent.failed > 0 {
+    let line = run_summary(&built, &sent);
+    if sent.undelivered() {
         anyhow::bail!("{line}");
     }
     Ok(line)

@@ -107,6 +107,40 @@ impl TestApp {
     }
 }
 
+/// feeds.toml for tests that run the binary with mail: one category, SMTP at `smtp`, and each of
+/// `feeds` served by `fixtures` at `/<id>.rss`.
+pub fn daemon_toml(fixtures: &FixtureServer, smtp: &str, feeds: &[&str]) -> String {
+    let mut text = format!(
+        "[server]\nbase_url = \"https://tin.example.vn/\"\n[database]\nurl = \"sqlite://tinbao.db\"\n\
+         [smtp]\nurl = \"{smtp}\"\nfrom = \"Tin tỉnh <ban-tin@example.vn>\"\n[[category]]\nslug = \"thoi-su\"\ntitle = \"Thời sự\"\n"
+    );
+    for f in feeds {
+        text.push_str(&format!("\n[[feed]]\nid = \"{f}\"\nurl = \"{}\"\ncategory = \"thoi-su\"\nprovince = \"lao-cai\"\n", fixtures.url(&format!("/{f}.rss"))));
+    }
+    text
+}
+
+/// The real binary in `dir` with `args`, its environment cleared of what would redirect it.
+pub fn tinbao_command(dir: &std::path::Path, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tinbao"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("TINBAO_DATABASE_URL")
+        .env_remove("TINBAO_CONFIG")
+        .env_remove("TINBAO_TEST_HOLD_BEFORE")
+        .env("RUST_LOG", "warn");
+    command
+}
+
+/// Runs the binary to its end off the test's runtime, which keeps serving the fixtures.
+pub async fn run_tinbao(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut command = tinbao_command(dir, args);
+    tokio::task::spawn_blocking(move || command.output().expect("run tinbao"))
+        .await
+        .expect("the binary's task")
+}
+
 /// An RSS 2.0 document with `n` Vietnamese items whose guids start with `prefix`.
 pub fn rss_doc(title: &str, prefix: &str, n: usize) -> String {
     let mut items = String::new();

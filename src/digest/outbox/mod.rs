@@ -69,6 +69,22 @@ pub struct SendSummary {
     pub failed: usize,
 }
 
+impl SendSummary {
+    /// Whether some digest could not go out (it waits for a retry, or failed for good).
+    pub fn undelivered(&self) -> bool {
+        self.retried + self.failed > 0
+    }
+}
+
+/// A digest run as operators read it: "2 subscribers due: 2 digests built, 0 owed nothing; 2
+/// sent, 0 to retry, 0 failed".
+pub fn run_summary(built: &BuildSummary, sent: &SendSummary) -> String {
+    format!(
+        "{} subscribers due: {} digests built, {} owed nothing; {} sent, {} to retry, {} failed",
+        built.due, built.digests, built.empty, sent.sent, sent.retried, sent.failed
+    )
+}
+
 enum Outcome {
     Sent,
     Retry,
