@@ -25,7 +25,8 @@ pub struct NewItem {
     pub updated: Option<DateTime<Utc>>,
     pub content_hash: String,
     /// The stored form of the item's near-duplicate signature (`cluster::Signature::to_bytes` of
-    /// title and text), made while the document is parsed, on the parse's own thread.
+    /// title and text). The poll makes it, off the async workers, for the items it is about to
+    /// insert or update; empty for the rest, which are not written.
     #[serde(skip)]
     pub signature: Vec<u8>,
 }

@@ -177,7 +177,6 @@ fn convert_entry(
         &content_html,
         url.as_deref().unwrap_or(""),
     ]);
-    let signature = crate::cluster::signature(&title, &text).to_bytes();
     NewItem {
         key,
         guid,
@@ -199,7 +198,7 @@ fn convert_entry(
         date_estimated,
         updated: entry.updated,
         content_hash,
-        signature,
+        signature: Vec::new(),
     }
 }
 

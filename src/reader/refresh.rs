@@ -7,6 +7,7 @@ use super::filter::Rules;
 use super::parser::{self, ParseContext};
 use super::schedule::{self, Outcome};
 use crate::config::Config;
+use crate::model::NewItem;
 use crate::storage::{FeedRow, FeedUpdate, Store, StoreCounts};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
@@ -251,7 +252,7 @@ impl Refresher {
         let body = std::mem::take(&mut fetched.body);
         let rules = Rules::for_feed(&self.config, &feed.id);
         // Parsing, sanitising and matching the rules are CPU work: off the async workers.
-        let (parsed, skipped) = tokio::task::spawn_blocking(move || {
+        let (mut parsed, skipped) = tokio::task::spawn_blocking(move || {
             parser::parse(&body, &ctx).map(|mut parsed| {
                 let skipped = rules.apply(&mut parsed.items);
                 (parsed, skipped)
@@ -267,6 +268,7 @@ impl Refresher {
         if skipped > 0 {
             metrics::counter!("tinbao_items_skipped_total").increment(skipped as u64);
         }
+        parsed.items = self.signed(&feed.id, parsed.items).await?;
         let items_last_week = self
             .store
             .items_last_week(&feed.id, now)
@@ -304,6 +306,35 @@ impl Refresher {
             .await
             .map_err(Failure::db)?;
         Ok(FeedResult::Stored(counts))
+    }
+
+    /// `items` with the near-duplicate signatures of those the store will write (new, or with
+    /// changed text), computed off the async workers. A changed document is mostly items
+    /// already stored: they are not signed again.
+    async fn signed(
+        &self,
+        feed_id: &str,
+        mut items: Vec<NewItem>,
+    ) -> Result<Vec<NewItem>, Failure> {
+        let known = self
+            .store
+            .known_items(feed_id, &items)
+            .await
+            .map_err(Failure::db)?;
+        tokio::task::spawn_blocking(move || {
+            for item in &mut items {
+                let written = match known.get(&item.key) {
+                    None => true,
+                    Some(hash) => hash.as_deref().is_some_and(|h| h != item.content_hash),
+                };
+                if written {
+                    item.signature = crate::cluster::signature(&item.title, &item.text).to_bytes();
+                }
+            }
+            items
+        })
+        .await
+        .map_err(|e| Failure::msg(format!("signing items failed: {e}")))
     }
 
     async fn record_unchanged(

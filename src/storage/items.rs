@@ -62,6 +62,24 @@ impl Store {
             .map_err(|_| anyhow::anyhow!("the database writer dropped the job"))?
     }
 
+    /// Which of `items` this feed already holds, with their content hash (`None`: tombstoned,
+    /// never to be stored again). A poll reads this before it prepares what only items to be
+    /// written need (their signatures), so a changed document's known items cost nothing more.
+    pub async fn known_items(
+        &self,
+        feed_id: &str,
+        items: &[NewItem],
+    ) -> anyhow::Result<HashMap<String, Option<String>>> {
+        let mut known = HashMap::new();
+        on_pool!(self, d, |pool| {
+            let mut conn = pool.acquire().await?;
+            for chunk in items.chunks(INSERT_CHUNK) {
+                known.extend(d::known_keys(&mut conn, feed_id, chunk).await?);
+            }
+        });
+        Ok(known)
+    }
+
     /// Records a 304 or an unchanged body: validators and schedule only.
     pub async fn record_unchanged(&self, feed_id: &str, update: &FeedUpdate) -> anyhow::Result<()> {
         on_pool!(self, d, |pool| {
@@ -231,7 +249,7 @@ async fn write_poll(
 
 /// The keys of `items` this feed already has (with their content hash) or has tombstoned
 /// (hash `None`: never to be stored again).
-async fn known_keys(
+pub(in crate::storage) async fn known_keys(
     tx: &mut Conn,
     feed_id: &str,
     items: &[NewItem],
