@@ -122,7 +122,6 @@ def main():
     steps = [
         ("cold poll (all items new)", "ingest_cold"),
         ("cluster all new items (cluster_new_items)", "cluster_cold"),
-        ("cluster all new items in time order (bench-side seeding)", "cluster_ordered"),
         ("unchanged re-poll (1,000 × 304)", "ingest_unchanged"),
         ("regenerate all merged feeds", "inc_regen_all"),
         ("poll all, one feed with 1 new item", "inc_poll_one_new"),

@@ -25,7 +25,7 @@
 //!
 //! Run: `cargo bench --bench ingest` (options: FEEDS=1000 ITEMS=50 TEXT=varied|phrases
 //! COMPARE_PY=path/to/python R2E_FEEDS=100 READER_WORKERS=16 READER_FEEDS=1000
-//! STAGES=cold,cluster,cluster_ordered,unchanged,compare,once,incremental;
+//! STAGES=cold,cluster,unchanged,compare,once,incremental;
 //! `WRAP="perf record -g -o /tmp/perf.data"` runs the tinbao polls under a profiler).
 
 mod common;
@@ -115,18 +115,6 @@ fn main() {
         report(
             "cluster_cold",
             "tinbao cluster new items",
-            &m,
-            n,
-            "items/s",
-            &tag,
-        );
-    }
-    if stage("cluster_ordered") {
-        let m = run_worker(dir.path(), "cluster_ordered");
-        let n = field(&m.stdout, "clustered").unwrap_or(0.0);
-        report(
-            "cluster_ordered",
-            "cluster new items, in time order (bench-side)",
             &m,
             n,
             "items/s",
@@ -426,71 +414,10 @@ fn worker(stage: &str) {
                 let n = refresher.cluster_new_items().await.expect("cluster");
                 println!("clustered={n}");
             }
-            "cluster_ordered" => {
-                let n = cluster_in_time_order(&store).await;
-                println!("clustered={n}");
-            }
             _ => incremental(&store, &refresher, config.clone()).await,
         }
         store.close().await;
     });
-}
-
-/// Clusters every unclustered item as `Refresher::cluster_new_items` does (same signatures, same
-/// `assign_clusters`, same window, stored with `save_clusters`), except that the batches follow
-/// publication time, are of 50,000 items (`assign_clusters` rebuilds its index from the window's
-/// earlier items on every call, so small batches repeat that work) and the window's earlier
-/// items are kept from one batch to the next instead of reread. Why: `cluster_new_items` takes batches in id order, so on
-/// a first poll of long histories every batch spans all of them and rereads every item clustered
-/// so far: quadratic (at 500,000 items it had done 235,000 after 8 minutes). This is how the
-/// 10x store is seeded, and what that stage would cost in time order.
-async fn cluster_in_time_order(store: &Store) -> usize {
-    use tinbao::cluster::{Member, WINDOW_SECS, assign_clusters, signature};
-    let rows = store
-        .unclustered_items(100_000_000)
-        .await
-        .expect("unclustered items");
-    let mut fresh: Vec<Member> = rows
-        .into_iter()
-        .map(|r| Member {
-            signature: Some(signature(&r.title, &r.text)),
-            id: r.id,
-            feed_id: r.feed_id,
-            canonical_url: r.canonical_url,
-            published_at: r.published_at,
-            cluster_id: None,
-        })
-        .collect();
-    fresh.sort_by_key(|m| (m.published_at, m.id));
-    let total = fresh.len();
-    let mut window: std::collections::VecDeque<Member> = std::collections::VecDeque::new();
-    for batch in fresh.chunks(50_000) {
-        let first = batch.first().map_or(0, |m| m.published_at);
-        while window
-            .front()
-            .is_some_and(|m| m.published_at < first - WINDOW_SECS)
-        {
-            window.pop_front();
-        }
-        let assigned = assign_clusters(window.make_contiguous(), batch);
-        let clusters: std::collections::HashMap<i64, i64> = assigned.iter().copied().collect();
-        let mut save = Vec::with_capacity(batch.len());
-        for m in batch {
-            let cluster = clusters.get(&m.id).copied().unwrap_or(m.id);
-            let bytes = m
-                .signature
-                .as_ref()
-                .map(|s| s.to_bytes())
-                .unwrap_or_default();
-            save.push((m.id, cluster, bytes));
-            window.push_back(Member {
-                cluster_id: Some(cluster),
-                ..m.clone()
-            });
-        }
-        store.save_clusters(&save).await.expect("save clusters");
-    }
-    total
 }
 
 /// As the daemon: all merged feeds once, then a poll round, clustering, and the merged feeds

@@ -1,6 +1,7 @@
 //! Stories across sources as the stages store them: each item's near-duplicate signature is made
 //! by the poll's parse and stored with the item, so clustering reads it instead of recomputing
-//! it; a signature that is missing or unreadable is computed again, never a crash.
+//! it (a signature that is missing or unreadable is computed again, never a crash), then moved
+//! into the story index that later rounds search.
 
 use crate::support::samples::{HA_GIANG, LAO_CAI, VNEXPRESS, YEN_BAI};
 use crate::support::{FixtureServer, Route, TestApp, feeds_toml};
@@ -93,11 +94,76 @@ async fn the_poll_stores_each_items_signature_and_a_bad_one_is_computed_again() 
         assert_eq!(stories(&damaged).await, expected, "the same stories");
         assert_eq!(
             damaged
-                .scalar("SELECT COUNT(*) FROM items WHERE length(signature) = 513")
+                .scalar("SELECT COUNT(*) FROM story_index WHERE length(signature) = 513")
                 .await,
             40,
-            "the bad signatures were replaced"
+            "the bad signatures were replaced, and moved into the story index"
         );
+        assert_eq!(
+            damaged
+                .scalar("SELECT COUNT(*) FROM items WHERE signature IS NOT NULL")
+                .await,
+            0,
+            "a clustered item's signature is kept once"
+        );
+    })
+    .await;
+}
+
+/// A process keeps its story index between rounds. When another process clustered meanwhile
+/// (sharing the database), the index is rebuilt from the store: stories spread over three rounds
+/// and two processes come out as when everything is clustered at once.
+#[tokio::test]
+async fn a_process_sees_the_stories_another_process_clustered_meanwhile() {
+    crate::support::db::each_database(async || {
+        let reference = polled().await;
+        reference.refresher.cluster_new_items().await.unwrap();
+        let expected = stories(&reference).await;
+
+        let fixtures = FixtureServer::start().await;
+        let sources = [
+            ("baolaocai", LAO_CAI),
+            ("vnexpress", VNEXPRESS),
+            ("baoyenbai", YEN_BAI),
+            ("baohagiang", HA_GIANG),
+        ];
+        let mut feeds = Vec::new();
+        for (id, _) in sources {
+            fixtures.set(&format!("/{id}"), Route::status(500));
+            feeds.push((id, fixtures.url(&format!("/{id}"))));
+        }
+        let app = TestApp::start(&feeds_toml(&feeds, "")).await;
+        let other_store =
+            tinbao::storage::Store::open(&app.config.database.url, &app.config.base_dir())
+                .await
+                .unwrap();
+        let other =
+            tinbao::reader::refresh::Refresher::new(other_store.clone(), app.config.clone())
+                .unwrap();
+        let serve = |ids: &[&str]| {
+            for (id, doc) in sources {
+                if ids.contains(&id) {
+                    fixtures.set(&format!("/{id}"), Route::ok(doc));
+                }
+            }
+        };
+
+        serve(&["baolaocai"]);
+        assert_eq!(app.poll_all().await.new, 12);
+        assert_eq!(app.refresher.cluster_new_items().await.unwrap(), 12);
+        serve(&["vnexpress"]);
+        assert_eq!(app.poll_all().await.new, 10);
+        assert_eq!(
+            other.cluster_new_items().await.unwrap(),
+            10,
+            "the other process"
+        );
+        serve(&["baoyenbai", "baohagiang"]);
+        assert_eq!(app.poll_all().await.new, 18);
+        assert_eq!(app.refresher.cluster_new_items().await.unwrap(), 18);
+
+        assert_eq!(stories(&app).await, expected);
+        other_store.close().await;
     })
     .await;
 }

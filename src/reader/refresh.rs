@@ -58,6 +58,8 @@ pub struct Refresher {
     pub store: Store,
     pub fetcher: Fetcher,
     pub config: std::sync::Arc<Config>,
+    /// The story index kept between clustering rounds (see `cluster_new_items`).
+    pub(super) stories: super::clustering::Kept,
 }
 
 impl Refresher {
@@ -69,6 +71,7 @@ impl Refresher {
             store,
             fetcher,
             config,
+            stories: Default::default(),
         })
     }
 
@@ -145,28 +148,6 @@ impl Refresher {
         }
         summary.elapsed = started.elapsed();
         Ok(summary)
-    }
-
-    /// Gives every new item its story: the story of an item from another source that reports
-    /// the same event (same canonical link, or near-identical text within three days), else a
-    /// story of its own. Signatures are computed off the async workers.
-    pub async fn cluster_new_items(&self) -> anyhow::Result<usize> {
-        let mut done = 0;
-        loop {
-            let fresh = self.store.unclustered_items(5_000).await?;
-            if fresh.is_empty() {
-                return Ok(done);
-            }
-            let from = fresh.iter().map(|r| r.published_at).min().unwrap_or(0)
-                - crate::cluster::WINDOW_SECS;
-            let to = fresh.iter().map(|r| r.published_at).max().unwrap_or(0)
-                + crate::cluster::WINDOW_SECS;
-            let existing = self.store.clustered_between(from, to).await?;
-            let count = fresh.len();
-            let rows = tokio::task::spawn_blocking(move || cluster_rows(&existing, fresh)).await?;
-            self.store.save_clusters(&rows).await?;
-            done += count;
-        }
     }
 
     /// Polls one feed and records the outcome on its row. Never returns an error: a failure of
@@ -463,53 +444,5 @@ fn hash_bytes(bytes: &[u8]) -> String {
     Sha256::digest(bytes)[..16]
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// The pure part of `cluster_new_items`: signatures for the new items, then their stories.
-fn cluster_rows(
-    existing: &[crate::storage::ClusterRow],
-    fresh: Vec<crate::storage::ClusterRow>,
-) -> Vec<(i64, i64, Vec<u8>)> {
-    use crate::cluster::{Member, Signature, assign_clusters, signature};
-    let member = |r: &crate::storage::ClusterRow, signature: Option<Signature>| Member {
-        id: r.id,
-        feed_id: r.feed_id.clone(),
-        canonical_url: r.canonical_url.clone(),
-        published_at: r.published_at,
-        signature,
-        cluster_id: r.cluster_id,
-    };
-    let old: Vec<Member> = existing
-        .iter()
-        .map(|r| member(r, r.signature.as_deref().and_then(Signature::from_bytes)))
-        .collect();
-    // Made by the parse and stored with the item; one missing (stored by an older build) or
-    // unreadable is computed again here.
-    let signatures: Vec<Signature> = fresh
-        .iter()
-        .map(|r| {
-            r.signature
-                .as_deref()
-                .and_then(Signature::from_bytes)
-                .unwrap_or_else(|| signature(&r.title, &r.text))
-        })
-        .collect();
-    let new: Vec<Member> = fresh
-        .iter()
-        .zip(&signatures)
-        .map(|(r, s)| member(r, Some(s.clone())))
-        .collect();
-    let by_id: std::collections::HashMap<i64, &Signature> =
-        fresh.iter().map(|r| r.id).zip(&signatures).collect();
-    assign_clusters(&old, &new)
-        .into_iter()
-        .map(|(item, cluster)| {
-            (
-                item,
-                cluster,
-                by_id.get(&item).map(|s| s.to_bytes()).unwrap_or_default(),
-            )
-        })
         .collect()
 }

@@ -108,6 +108,13 @@ impl Store {
             .bind(secs(now))
             .execute(&mut *tx)
             .await?;
+            sqlx::query(Db::sql(
+                "DELETE FROM story_index WHERE item_id IN
+                    (SELECT id FROM items WHERE published_at < ?1 AND first_seen_at < ?1)",
+            ))
+            .bind(secs(cutoff))
+            .execute(&mut *tx)
+            .await?;
             let done = sqlx::query(Db::sql(
                 "DELETE FROM items WHERE published_at < ?1 AND first_seen_at < ?1",
             ))
@@ -337,7 +344,8 @@ async fn update_item(
             content_html = ?8, text = ?9, authors = ?10, categories = ?11, image_url = ?12,
             published_at = CASE WHEN ?14 THEN published_at ELSE ?13 END,
             date_estimated = CASE WHEN ?14 THEN date_estimated ELSE FALSE END,
-            updated_at = ?15, changed_at = ?16, content_hash = ?17, signature = ?18
+            updated_at = ?15, changed_at = ?16, content_hash = ?17,
+            signature = CASE WHEN cluster_id IS NULL THEN ?18 ELSE NULL END
          WHERE feed_id = ?1 AND item_key = ?2 AND content_hash <> ?17",
     ))
     .bind(feed_id)
@@ -360,6 +368,20 @@ async fn update_item(
     .bind(&item.signature)
     .execute(&mut *tx)
     .await?;
+    if changed.rows_affected() > 0 {
+        // A clustered item keeps its signature in the story index: later items compare with
+        // the text as it is now.
+        sqlx::query(Db::sql(
+            "UPDATE story_index SET signature = ?3,
+                published_at = (SELECT published_at FROM items WHERE id = story_index.item_id)
+             WHERE item_id = (SELECT id FROM items WHERE feed_id = ?1 AND item_key = ?2)",
+        ))
+        .bind(feed_id)
+        .bind(&item.key)
+        .bind(&item.signature)
+        .execute(&mut *tx)
+        .await?;
+    }
     Ok(changed.rows_affected() as usize)
 }
 

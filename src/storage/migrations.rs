@@ -63,6 +63,11 @@ pub(super) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "skipped items",
         include_str!("../../migrations/sqlite/0011_skipped_items.sql"),
     ),
+    (
+        12,
+        "story index",
+        include_str!("../../migrations/sqlite/0012_story_index.sql"),
+    ),
 ];
 
 pub(super) const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -120,6 +125,11 @@ pub(super) const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         11,
         "skipped items",
         include_str!("../../migrations/postgres/0011_skipped_items.sql"),
+    ),
+    (
+        12,
+        "story index",
+        include_str!("../../migrations/postgres/0012_story_index.sql"),
     ),
 ];
 

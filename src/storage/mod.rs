@@ -99,6 +99,7 @@ macro_rules! story_columns {
     };
 }
 
+mod clusters;
 mod connect;
 mod dialect;
 mod digest_claims;
@@ -111,11 +112,12 @@ mod sent;
 mod stories;
 mod subscribers;
 
+pub use clusters::{Assignment, ClusterRow};
 pub use digests::{DIGEST_TEXT_CHARS, DigestItem, NewDigest, PendingDigest};
 pub use feeds::{FeedRow, FeedState, FeedUpdate};
 pub use items::{ItemRow, StoreCounts};
 pub use selfservice::{NewToken, SignUp, TokenRow};
-pub use stories::{ClusterRow, StoryFilter, StoryMember, StoryRow};
+pub use stories::{StoryFilter, StoryMember, StoryRow};
 pub use subscribers::{NewSubscriber, Subscriber, SubscriberError};
 
 use connect::{host_name, open_postgres, open_sqlite, process_running, sqlite_path};
@@ -305,6 +307,10 @@ impl Store {
                 Db::sql(
                     "UPDATE digests SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?1",
                 ),
+                Db::sql(
+                    "UPDATE cluster_lease SET lease_owner = NULL, lease_until = NULL
+                     WHERE lease_owner = ?1",
+                ),
             ] {
                 sqlx::query(sql).bind(owner).execute(&mut *tx).await?;
             }
@@ -323,7 +329,8 @@ impl Store {
         let owners: Vec<String> = on_pool!(self, |pool| {
             sqlx::query_scalar(Db::sql(
                 "SELECT lease_owner FROM feeds WHERE lease_owner IS NOT NULL
-                 UNION SELECT lease_owner FROM digests WHERE lease_owner IS NOT NULL",
+                 UNION SELECT lease_owner FROM digests WHERE lease_owner IS NOT NULL
+                 UNION SELECT lease_owner FROM cluster_lease WHERE lease_owner IS NOT NULL",
             ))
             .fetch_all(pool)
             .await?

@@ -1,7 +1,7 @@
-//! Reads for merged feeds and writes of cluster assignments: which stored items make up the
-//! stories of a category, a province or everything, and which items are one story.
+//! Reads for merged feeds: which stored items make up the stories of a category, a province or
+//! everything.
 
-use super::{AnyRow, Dialect, Store, secs, time};
+use super::{AnyRow, Store, secs, time};
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
@@ -153,84 +153,4 @@ pub struct StoryMember {
     pub feed_title: String,
     pub feed_url: String,
     pub site_url: Option<String>,
-}
-
-/// An item as clustering needs it.
-#[derive(Debug, Clone)]
-pub struct ClusterRow {
-    pub id: i64,
-    pub feed_id: String,
-    pub canonical_url: Option<String>,
-    pub published_at: i64,
-    pub title: String,
-    pub text: String,
-    pub signature: Option<Vec<u8>>,
-    pub cluster_id: Option<i64>,
-}
-
-impl Store {
-    /// Items not yet given a story, in publication order (so a batch covers a few days, not the
-    /// whole history of a first poll).
-    pub async fn unclustered_items(&self, limit: usize) -> anyhow::Result<Vec<ClusterRow>> {
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(Db::sql(
-                "SELECT id, feed_id, canonical_url, published_at, title, text, signature, cluster_id
-                 FROM items WHERE cluster_id IS NULL ORDER BY published_at, id LIMIT ?1",
-            ))
-            .bind(limit as i64)
-            .fetch_all(pool)
-            .await?;
-            rows.iter().map(cluster_row).collect()
-        })
-    }
-
-    /// Clustered items published between `from` and `to` (Unix seconds): what new items may join.
-    pub async fn clustered_between(&self, from: i64, to: i64) -> anyhow::Result<Vec<ClusterRow>> {
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(Db::sql(
-                "SELECT id, feed_id, canonical_url, published_at, '' AS title, '' AS text, signature, cluster_id
-                 FROM items WHERE cluster_id IS NOT NULL AND published_at BETWEEN ?1 AND ?2",
-            ))
-            .bind(from)
-            .bind(to)
-            .fetch_all(pool)
-            .await?;
-            rows.iter().map(cluster_row).collect()
-        })
-    }
-
-    /// Stores each item's story and signature, in one transaction.
-    pub async fn save_clusters(&self, rows: &[(i64, i64, Vec<u8>)]) -> anyhow::Result<()> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        on_pool!(self, |pool| {
-            let (_turn, mut tx) = self.write(pool).await?;
-            for (item, cluster, signature) in rows {
-                sqlx::query(Db::sql(
-                    "UPDATE items SET cluster_id = ?2, signature = ?3 WHERE id = ?1",
-                ))
-                .bind(item)
-                .bind(cluster)
-                .bind(signature)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await?;
-        });
-        Ok(())
-    }
-}
-
-fn cluster_row(r: &impl AnyRow) -> anyhow::Result<ClusterRow> {
-    Ok(ClusterRow {
-        id: r.col("id")?,
-        feed_id: r.col("feed_id")?,
-        canonical_url: r.col("canonical_url")?,
-        published_at: r.col("published_at")?,
-        title: r.col("title")?,
-        text: r.col("text")?,
-        signature: r.col("signature")?,
-        cluster_id: r.col("cluster_id")?,
-    })
 }

@@ -2,6 +2,7 @@
 //! `samples/README.md`) and the written pairs of `tests/data/story_pairs.tsv`.
 
 use super::*;
+use crate::cluster::lsh::{BANDS, band_key};
 use std::collections::HashMap;
 
 /// Where a labelled pair comes from.

@@ -133,3 +133,49 @@ fn fifty_thousand_stored_and_five_thousand_new_items_cluster_into_their_stories(
         }
     }
 }
+
+/// A daemon's index, kept between rounds of a few items, forgetting its oldest items and loading
+/// them again for a late batch, assigns exactly as one call over everything.
+#[test]
+fn an_index_kept_between_rounds_assigns_as_one_call() {
+    let corpus = synthetic_corpus(800, 20, 11);
+    let all: Vec<Member> = corpus.iter().map(|(_, m)| m.clone()).collect();
+    let at_once: HashMap<i64, i64> = assign_clusters(&[], &all).into_iter().collect();
+
+    // What a store would hold: every assigned item, with its story.
+    let mut stored: Vec<Member> = Vec::new();
+    let mut index = Index::default();
+    let mut rounds: HashMap<i64, i64> = HashMap::new();
+    let (first_half, second_half) = all.split_at(all.len() / 2);
+    let mut run = |index: &mut Index, stored: &mut Vec<Member>, batch: &[Member]| {
+        let from = batch.iter().map(|m| m.published_at).min().unwrap() - WINDOW_SECS;
+        if !index.covers(from) {
+            let low = index.low();
+            let missing: Vec<Member> = stored
+                .iter()
+                .filter(|m| m.published_at >= from && low.is_none_or(|l| m.published_at < l))
+                .cloned()
+                .collect();
+            index.extend(missing, from);
+        }
+        for (item, cluster) in index.assign(batch.to_vec(), &HashMap::new()) {
+            rounds.insert(item, cluster);
+            let m = batch.iter().find(|m| m.id == item).unwrap();
+            stored.push(Member {
+                cluster_id: Some(cluster),
+                ..m.clone()
+            });
+        }
+    };
+    for batch in first_half.chunks(23) {
+        run(&mut index, &mut stored, batch);
+    }
+    // Forget all but the last two days, then take the rest in one late batch that reaches back.
+    let newest = first_half.iter().map(|m| m.published_at).max().unwrap();
+    let before = index.len();
+    index.forget_before(newest - 2 * DAY);
+    assert!(index.len() < before, "old items forgotten");
+    assert!(!index.covers(newest - 2 * DAY - 1));
+    run(&mut index, &mut stored, second_half);
+    assert_eq!(rounds, at_once);
+}

@@ -1,0 +1,162 @@
+//! Clustering as a stage: the new items of the store get their stories, a batch at a time,
+//! against a story index (`cluster::Index`) that this process keeps between rounds. The index is
+//! filled from the store's story index once, for the last days, and then grows with each batch it
+//! assigns; it is dropped and rebuilt when another process clustered meanwhile (the lease's
+//! generation moved) or a round failed half-way. So a round of a few new items costs a few
+//! lookups, not a reload of the window.
+
+use super::refresh::Refresher;
+use crate::cluster::{Index, Member, Signature, WINDOW_SECS, signature};
+use crate::storage::{Assignment, ClusterRow};
+use chrono::Utc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The index and the lease generation it reflects.
+pub(crate) type Kept = Arc<Mutex<Option<(Index, i64)>>>;
+
+/// New items per batch: one transaction, and what a kill can leave half-done.
+const BATCH: usize = 5_000;
+
+impl Refresher {
+    /// Gives every new item its story: the story of an item from another source that reports
+    /// the same event (same canonical link, or near-identical text within three days), else a
+    /// story of its own. One process clusters at a time (a lease); another that finds the lease
+    /// taken leaves the items to its holder and returns 0.
+    pub async fn cluster_new_items(&self) -> anyhow::Result<usize> {
+        let now = Utc::now();
+        let Some(generation) = self.store.claim_clustering(now).await? else {
+            tracing::info!("another process is clustering; the new items are left to it");
+            return Ok(0);
+        };
+        let kept = self.stories.lock().ok().and_then(|mut kept| kept.take());
+        let index = match kept {
+            Some((index, seen)) if seen == generation => index,
+            _ => Index::default(),
+        };
+        let result = self.cluster_batches(index, generation).await;
+        let released = self.store.release_clustering().await;
+        let (mut index, generation, done) = result?;
+        released?;
+        // Items six days older than the news (the newest indexed item, or now if that is in the
+        // future) are kept only while few: a new item that old loads its days again.
+        let newest = index
+            .newest()
+            .map_or(now.timestamp(), |n| n.min(now.timestamp()));
+        index.forget_before(newest - 2 * WINDOW_SECS);
+        if let Ok(mut kept) = self.stories.lock() {
+            *kept = Some((index, generation));
+        }
+        Ok(done)
+    }
+
+    async fn cluster_batches(
+        &self,
+        mut index: Index,
+        mut generation: i64,
+    ) -> anyhow::Result<(Index, i64, usize)> {
+        let mut done = 0;
+        loop {
+            let fresh = self.store.unclustered_items(BATCH).await?;
+            if fresh.is_empty() {
+                return Ok((index, generation, done));
+            }
+            let earliest = fresh.iter().map(|r| r.published_at).min().unwrap_or(0);
+            let from = earliest.saturating_sub(WINDOW_SECS);
+            if !index.covers(from) {
+                let mut loaded = Vec::new();
+                self.store
+                    .indexed_items(from, index.low(), |row| loaded.push(member(&row, None)))
+                    .await?;
+                index.extend(loaded, from);
+            }
+            // Made by the poll's parse; one missing (stored by an older build) or unreadable is
+            // made again from the item's text.
+            let unsigned: Vec<i64> = fresh
+                .iter()
+                .filter(|r| stored_signature(r).is_none())
+                .map(|r| r.id)
+                .collect();
+            let texts = if unsigned.is_empty() {
+                Vec::new()
+            } else {
+                self.store.item_texts(&unsigned).await?
+            };
+            let urls: Vec<&str> = fresh
+                .iter()
+                .filter_map(|r| r.canonical_url.as_deref())
+                .collect();
+            let by_url = self.store.stories_by_url(&urls).await?;
+            let count = fresh.len();
+            let (back, rows) =
+                tokio::task::spawn_blocking(move || assign_batch(index, fresh, texts, &by_url))
+                    .await?;
+            index = back;
+            generation = self.store.save_clusters(&rows).await?;
+            done += count;
+        }
+    }
+}
+
+fn stored_signature(row: &ClusterRow) -> Option<Signature> {
+    row.signature.as_deref().and_then(Signature::from_bytes)
+}
+
+fn member(row: &ClusterRow, signature: Option<Signature>) -> Member {
+    Member {
+        id: row.id,
+        feed_id: row.feed_id.clone(),
+        canonical_url: row.canonical_url.clone(),
+        published_at: row.published_at,
+        signature: signature.or_else(|| stored_signature(row)),
+        cluster_id: row.cluster_id,
+    }
+}
+
+/// The pure part of a batch: signatures for the items without one, then their stories.
+fn assign_batch(
+    mut index: Index,
+    fresh: Vec<ClusterRow>,
+    texts: Vec<(i64, String, String)>,
+    by_url: &HashMap<String, i64>,
+) -> (Index, Vec<Assignment>) {
+    let texts: HashMap<i64, (String, String)> =
+        texts.into_iter().map(|(id, t, x)| (id, (t, x))).collect();
+    let members: Vec<Member> = fresh
+        .iter()
+        .map(|r| {
+            let made = texts.get(&r.id).map(|(title, text)| signature(title, text));
+            Member {
+                cluster_id: None,
+                ..member(r, made)
+            }
+        })
+        .collect();
+    let stored: HashMap<i64, (&str, i64, Vec<u8>)> = fresh
+        .iter()
+        .zip(&members)
+        .map(|(r, m)| {
+            let bytes = m
+                .signature
+                .as_ref()
+                .map(Signature::to_bytes)
+                .unwrap_or_default();
+            (r.id, (r.feed_id.as_str(), r.published_at, bytes))
+        })
+        .collect();
+    let rows = index
+        .assign(members, by_url)
+        .into_iter()
+        .filter_map(|(item, cluster)| {
+            let (feed_id, published_at, signature) = stored.get(&item)?;
+            Some(Assignment {
+                item,
+                cluster,
+                feed_id: feed_id.to_string(),
+                published_at: *published_at,
+                signature: signature.clone(),
+            })
+        })
+        .collect();
+    (index, rows)
+}
