@@ -22,6 +22,7 @@ pub mod http;
 pub mod model;
 pub mod publish;
 pub mod reader;
+mod seam;
 pub mod storage;
 pub mod text;
 pub mod worker;

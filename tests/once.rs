@@ -57,7 +57,10 @@ impl Pass {
         let log = dir.join(format!("pass-{}.log", std::process::id()));
         let mut command = command(dir, args);
         if let Some(stage) = hold_before {
-            command.env("TINBAO_TEST_HOLD_BEFORE", stage);
+            // Clustering in batches of 3, so a test's few items make several.
+            command
+                .env("TINBAO_TEST_HOLD_BEFORE", stage)
+                .env("TINBAO_TEST_CLUSTER_BATCH", "3");
         }
         let child = command
             .stdout(Stdio::null())
@@ -148,6 +151,16 @@ async fn assert_complete(dir: &Path, smtp: &SmtpServer, feeds: &[(&str, usize)])
             assert!(atom.contains(&link), "{link} in all.atom");
         }
     }
+    assert_eq!(
+        scalar(
+            dir,
+            "SELECT COUNT(*) FROM story_index s JOIN items i ON i.id = s.item_id
+             WHERE s.cluster_id = i.cluster_id"
+        )
+        .await,
+        total as i64,
+        "each item in the story index once, with its story"
+    );
     let mails = smtp.messages_to(SUBSCRIBER);
     assert_eq!(mails.len(), 1, "one digest, sent once");
 }
@@ -296,6 +309,29 @@ async fn a_pass_killed_before_clustering_is_completed_by_the_next() {
         assert_eq!(
             scalar(dir, "SELECT COUNT(*) FROM items WHERE cluster_id IS NULL").await,
             8
+        );
+        assert!(merged(dir, "thoi-su.xml").is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_pass_killed_between_cluster_batches_is_completed_by_the_next() {
+    killed_before("the next cluster batch", async |dir: &Path| {
+        assert_eq!(
+            scalar(dir, "SELECT COUNT(*) FROM items WHERE cluster_id IS NULL").await,
+            5,
+            "one batch of 3 stored"
+        );
+        assert_eq!(scalar(dir, "SELECT COUNT(*) FROM story_index").await, 3);
+        assert_eq!(
+            scalar(
+                dir,
+                "SELECT COUNT(*) FROM cluster_lease WHERE lease_owner IS NOT NULL"
+            )
+            .await,
+            1,
+            "the killed pass held the clustering lease"
         );
         assert!(merged(dir, "thoi-su.xml").is_none());
     })

@@ -56,8 +56,12 @@ impl Refresher {
         mut generation: i64,
     ) -> anyhow::Result<(Index, i64, usize)> {
         let mut done = 0;
+        let batch = crate::seam::cluster_batch(BATCH);
         loop {
-            let fresh = self.store.unclustered_items(BATCH).await?;
+            if done > 0 {
+                crate::seam::hold_before("the next cluster batch").await;
+            }
+            let fresh = self.store.unclustered_items(batch).await?;
             if fresh.is_empty() {
                 return Ok((index, generation, done));
             }

@@ -72,7 +72,7 @@ pub async fn pass(store: &Store, config: Arc<Config>, all: bool) -> Pass {
         Err(e) => fail(&mut pass, "poll", e),
     }
 
-    hold_before("cluster").await;
+    crate::seam::hold_before("cluster").await;
     let started = Instant::now();
     match refresher.cluster_new_items().await {
         Ok(n) => println!(
@@ -82,7 +82,7 @@ pub async fn pass(store: &Store, config: Arc<Config>, all: bool) -> Pass {
         Err(e) => fail(&mut pass, "cluster", e),
     }
 
-    hold_before("publish").await;
+    crate::seam::hold_before("publish").await;
     let started = Instant::now();
     let publisher = Publisher::new(store.clone(), config.clone(), Site::default());
     match publisher.catch_up().await {
@@ -110,16 +110,6 @@ pub async fn pass(store: &Store, config: Arc<Config>, all: bool) -> Pass {
         Err(e) => fail(&mut pass, "digests", e),
     }
     pass
-}
-
-/// The fault tests' seam: with `TINBAO_TEST_HOLD_BEFORE=STAGE` in the environment, the pass says
-/// so on stderr and waits for ever before that stage, so a test can kill it there (SIGKILL, as a
-/// timeout or a power cut would) with everything before it committed.
-async fn hold_before(stage: &str) {
-    if std::env::var_os("TINBAO_TEST_HOLD_BEFORE").is_some_and(|v| v == stage) {
-        eprintln!("tinbao: holding before {stage} (TINBAO_TEST_HOLD_BEFORE)");
-        std::future::pending::<()>().await;
-    }
 }
 
 /// Builds the digests due by schedule and sends the outbox. Digests that could not go out stay
