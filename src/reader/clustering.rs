@@ -55,6 +55,19 @@ impl Refresher {
         mut index: Index,
         mut generation: i64,
     ) -> anyhow::Result<(Index, i64, usize)> {
+        // The kept index holds the news of the last days: from six days before the newest
+        // stored item (not counting items dated in the future) on.
+        let now = Utc::now().timestamp();
+        if index.low().is_none() {
+            let newest = self.store.newest_item(now).await?.unwrap_or(now);
+            let horizon = newest - 2 * WINDOW_SECS;
+            let mut loaded = Vec::new();
+            self.store
+                .indexed_items(horizon, None, |row| loaded.push(member(&row, None)))
+                .await?;
+            index.extend(loaded, horizon);
+        }
+        let low = index.low().unwrap_or(i64::MIN);
         let mut done = 0;
         let batch = crate::seam::cluster_batch(BATCH);
         loop {
@@ -65,40 +78,81 @@ impl Refresher {
             if fresh.is_empty() {
                 return Ok((index, generation, done));
             }
-            let earliest = fresh.iter().map(|r| r.published_at).min().unwrap_or(0);
-            let from = earliest.saturating_sub(WINDOW_SECS);
-            if !index.covers(from) {
+            let count = fresh.len();
+            // Items dated before the kept days (a first poll of long histories, a paper's
+            // backdated item) are clustered against the days around them, read for this batch.
+            let (old, recent): (Vec<ClusterRow>, Vec<ClusterRow>) = fresh
+                .into_iter()
+                .partition(|r| r.published_at.saturating_sub(WINDOW_SECS) < low);
+            if let (Some(first), Some(last)) = (
+                old.iter().map(|r| r.published_at).min(),
+                old.iter().map(|r| r.published_at).max(),
+            ) {
+                let (from, to) = (first - WINDOW_SECS, last.saturating_add(WINDOW_SECS));
                 let mut loaded = Vec::new();
                 self.store
-                    .indexed_items(from, index.low(), |row| loaded.push(member(&row, None)))
+                    .indexed_items(from, Some(to.saturating_add(1)), |row| {
+                        loaded.push(member(&row, None))
+                    })
                     .await?;
-                index.extend(loaded, from);
+                let mut window = Index::with_capacity(loaded.len() + old.len());
+                window.extend(loaded, from);
+                let (_, rows) = self.assign(window, old).await?;
+                generation = self.store.save_clusters(&rows).await?;
+                // Those from the kept days on are now part of them.
+                let kept: Vec<Member> = rows
+                    .iter()
+                    .filter(|r| r.published_at >= low)
+                    .map(assigned_member)
+                    .collect();
+                index.extend(kept, low);
             }
-            // Made by the poll's parse; one missing (stored by an older build) or unreadable is
-            // made again from the item's text.
-            let unsigned: Vec<i64> = fresh
-                .iter()
-                .filter(|r| stored_signature(r).is_none())
-                .map(|r| r.id)
-                .collect();
-            let texts = if unsigned.is_empty() {
-                Vec::new()
-            } else {
-                self.store.item_texts(&unsigned).await?
-            };
-            let urls: Vec<&str> = fresh
-                .iter()
-                .filter_map(|r| r.canonical_url.as_deref())
-                .collect();
-            let by_url = self.store.stories_by_url(&urls).await?;
-            let count = fresh.len();
-            let (back, rows) =
-                tokio::task::spawn_blocking(move || assign_batch(index, fresh, texts, &by_url))
-                    .await?;
-            index = back;
-            generation = self.store.save_clusters(&rows).await?;
+            if !recent.is_empty() {
+                let (back, rows) = self.assign(index, recent).await?;
+                index = back;
+                generation = self.store.save_clusters(&rows).await?;
+            }
             done += count;
         }
+    }
+
+    /// One batch's stories against `index` (which then holds them too): the signatures the
+    /// poll made, or new ones for items without, and the stories of their canonical URLs.
+    async fn assign(
+        &self,
+        index: Index,
+        fresh: Vec<ClusterRow>,
+    ) -> anyhow::Result<(Index, Vec<Assignment>)> {
+        // Made by the poll's parse; one missing (stored by an older build) or unreadable is made
+        // again from the item's text.
+        let unsigned: Vec<i64> = fresh
+            .iter()
+            .filter(|r| stored_signature(r).is_none())
+            .map(|r| r.id)
+            .collect();
+        let texts = if unsigned.is_empty() {
+            Vec::new()
+        } else {
+            self.store.item_texts(&unsigned).await?
+        };
+        let urls: Vec<&str> = fresh
+            .iter()
+            .filter_map(|r| r.canonical_url.as_deref())
+            .collect();
+        let by_url = self.store.stories_by_url(&urls).await?;
+        Ok(tokio::task::spawn_blocking(move || assign_batch(index, fresh, texts, &by_url)).await?)
+    }
+}
+
+/// An assigned item as the index holds it.
+fn assigned_member(row: &Assignment) -> Member {
+    Member {
+        id: row.item,
+        feed_id: row.feed_id.clone(),
+        canonical_url: None,
+        published_at: row.published_at,
+        signature: Signature::from_bytes(&row.signature),
+        cluster_id: Some(row.cluster),
     }
 }
 

@@ -104,6 +104,19 @@ impl Store {
         Ok(out)
     }
 
+    /// The latest publication time of a stored item that is not after `now` (Unix seconds).
+    pub async fn newest_item(&self, now: i64) -> anyhow::Result<Option<i64>> {
+        on_pool!(self, |pool| {
+            let newest: Option<i64> = sqlx::query_scalar(Db::sql(
+                "SELECT MAX(published_at) FROM items WHERE published_at <= ?1",
+            ))
+            .bind(now)
+            .fetch_one(pool)
+            .await?;
+            Ok(newest)
+        })
+    }
+
     /// Calls `each` with every item of the story index published at or after `from` (and
     /// before `until`, if given), read as a stream: the caller keeps what it needs, nothing is
     /// buffered here. Returns how many.
