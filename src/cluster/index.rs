@@ -57,24 +57,16 @@ impl Index {
         self.newest
     }
 
-    /// Whether every clustered item published at or after `from` is in the index.
-    pub fn covers(&self, from: i64) -> bool {
-        self.low.is_some_and(|low| low <= from)
-    }
-
     /// The number of indexed items.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
         self.nodes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
     }
 
     /// Adds clustered items (their `cluster_id` set; one without a signature is skipped: it can
     /// match by URL only, which storage answers) and records that the index now holds every
-    /// clustered item published from `from` on. The caller passes exactly the items published in
-    /// `from..low()` (or from `from` on, for an index with no range yet).
+    /// clustered item published from `from` on: with those added, the caller has given it all
+    /// of them (for an index with a range, those published in `from..low()`).
     pub fn extend(&mut self, members: impl IntoIterator<Item = Member>, from: i64) {
         for member in members {
             let cluster = member.cluster_id.unwrap_or(member.id);
@@ -100,17 +92,11 @@ impl Index {
             .collect();
         self.lsh = Lsh::with_capacity(kept.len());
         self.nodes = Vec::with_capacity(kept.len());
-        let mut feeds: HashMap<i64, Vec<u32>> = HashMap::new();
+        self.feeds = HashMap::new();
+        self.newest = None;
         for node in kept {
-            let list = feeds.entry(node.cluster).or_default();
-            if !list.contains(&node.feed) {
-                list.push(node.feed);
-            }
-            if self.lsh.insert(&node.signature) {
-                self.nodes.push(node);
-            }
+            self.file(node);
         }
-        self.feeds = feeds;
         self.low = self.low.map(|low| low.max(cutoff));
     }
 
@@ -118,8 +104,9 @@ impl Index {
     /// story, and adds it to the index. `by_url` maps the canonical URLs the new items carry to
     /// the story of a stored item with that URL (the smallest, should they disagree).
     ///
-    /// The rules are those of [`super::assign_clusters`]; the index must cover the new items'
-    /// window (`covers(earliest published - WINDOW_SECS)`), else it may miss an earlier story.
+    /// The rules are those of [`super::assign_clusters`]; the index must hold the new items'
+    /// window (`low()` at most the earliest publication minus [`WINDOW_SECS`]), else it may miss
+    /// an earlier story.
     pub fn assign(
         &mut self,
         mut new: Vec<Member>,
@@ -160,25 +147,35 @@ impl Index {
     /// Records `member` as a member of `cluster`.
     fn add(&mut self, member: Member, cluster: i64) {
         let feed = self.feed_number(&member.feed_id);
-        let list = self.feeds.entry(cluster).or_default();
-        if !list.contains(&feed) {
-            list.push(feed);
-        }
-        let Some(signature) = member.signature else {
-            return;
-        };
-        if !signature.is_empty() && self.lsh.insert(&signature) {
-            self.newest = Some(
-                self.newest
-                    .map_or(member.published_at, |n| n.max(member.published_at)),
-            );
-            self.nodes.push(Node {
+        match member.signature {
+            Some(signature) if !signature.is_empty() => self.file(Node {
                 id: member.id,
                 feed,
                 published_at: member.published_at,
                 cluster,
                 signature,
-            });
+            }),
+            // No text to compare: only the story's feeds learn of it.
+            _ => self.note_feed(cluster, feed),
+        }
+    }
+
+    /// Files `node` under its story and in the LSH index.
+    fn file(&mut self, node: Node) {
+        self.note_feed(node.cluster, node.feed);
+        if self.lsh.insert(&node.signature) {
+            self.newest = Some(
+                self.newest
+                    .map_or(node.published_at, |n| n.max(node.published_at)),
+            );
+            self.nodes.push(node);
+        }
+    }
+
+    fn note_feed(&mut self, cluster: i64, feed: u32) {
+        let list = self.feeds.entry(cluster).or_default();
+        if !list.contains(&feed) {
+            list.push(feed);
         }
     }
 

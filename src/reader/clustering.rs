@@ -34,7 +34,9 @@ impl Refresher {
             Some((index, seen)) if seen == generation => index,
             _ => Index::default(),
         };
-        let result = self.cluster_batches(index, generation).await;
+        let result = self
+            .cluster_batches(index, generation, now.timestamp())
+            .await;
         let released = self.store.release_clustering().await;
         let (mut index, generation, done) = result?;
         released?;
@@ -54,10 +56,10 @@ impl Refresher {
         &self,
         mut index: Index,
         mut generation: i64,
+        now: i64,
     ) -> anyhow::Result<(Index, i64, usize)> {
         // The kept index holds the news of the last days: from six days before the newest
         // stored item (not counting items dated in the future) on.
-        let now = Utc::now().timestamp();
         if index.low().is_none() {
             let newest = self.store.newest_item(now).await?.unwrap_or(now);
             let horizon = newest - 2 * WINDOW_SECS;

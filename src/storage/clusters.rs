@@ -31,7 +31,8 @@ pub struct Assignment {
     pub signature: Vec<u8>,
 }
 
-/// Statement parameters per chunk (SQLite allows 32,766; PostgreSQL 65,535).
+/// Values (ids, URLs, rows) per statement: at most 5 parameters each, 2,000 in all, well within
+/// SQLite's 32,766 and PostgreSQL's 65,535.
 const CHUNK: usize = 400;
 
 impl Store {
@@ -210,7 +211,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            for chunk in rows.chunks(CHUNK / 5 * 5) {
+            for chunk in rows.chunks(CHUNK) {
                 let mut q = QueryBuilder::<Db>::new(
                     "INSERT INTO story_index (item_id, feed_id, published_at, cluster_id, signature) ",
                 );
