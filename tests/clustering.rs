@@ -167,3 +167,89 @@ async fn a_process_sees_the_stories_another_process_clustered_meanwhile() {
     })
     .await;
 }
+
+/// An RSS document of one item published an hour ago, at `link`.
+fn fresh_item(link: &str, title: &str, text: &str) -> String {
+    let date = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc2822();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss version=\"2.0\"><channel><title>Báo</title>\
+         <link>https://example.vn/</link><item><title>{title}</title><link>{link}</link>\
+         <guid>{link}</guid><description>{text}</description><pubDate>{date}</pubDate></item>\
+         </channel></rss>"
+    )
+}
+
+/// Today's news, so that every round goes through the index the process keeps: a story that a
+/// second process clustered is found by the first one's next round, which must notice that its
+/// kept index no longer holds everything.
+#[tokio::test]
+async fn a_kept_index_made_stale_by_another_process_is_read_again() {
+    crate::support::db::each_database(async || {
+        const FLOOD: &str = "Lũ quét ở xã Bản Vược, huyện Bát Xát";
+        const FLOOD_TEXT: &str = "Đêm 27/11, mưa lớn gây lũ quét tại thôn Phìn Hồ, xã Bản Vược, \
+            huyện Bát Xát, tỉnh Lào Cai, cuốn trôi 12 ngôi nhà và làm 3 người mất tích; lực lượng \
+            cứu hộ đã sơ tán 45 hộ dân đến nơi an toàn.";
+        let fixtures = FixtureServer::start().await;
+        let feeds: Vec<(&str, String)> = ["mot", "hai", "ba"]
+            .iter()
+            .map(|id| {
+                fixtures.set(&format!("/{id}"), Route::status(500));
+                (*id, fixtures.url(&format!("/{id}")))
+            })
+            .collect();
+        let app = TestApp::start(&feeds_toml(&feeds, "")).await;
+        let other_store =
+            tinbao::storage::Store::open(&app.config.database.url, &app.config.base_dir())
+                .await
+                .unwrap();
+        let other =
+            tinbao::reader::refresh::Refresher::new(other_store.clone(), app.config.clone())
+                .unwrap();
+
+        // This process: an unrelated story. The other process: the flood. This process again:
+        // another paper's report of the flood, which must join it.
+        fixtures.set(
+            "/mot",
+            Route::ok(fresh_item(
+                "https://mot.vn/1.html",
+                "Giá vải thiều Lục Ngạn tăng mạnh",
+                "Thương lái thu mua vải thiều tại Lục Ngạn, Bắc Giang với giá 40.000 đồng một \
+                 kilôgam, cao gấp đôi năm ngoái.",
+            )),
+        );
+        assert_eq!(app.poll_all().await.new, 1);
+        assert_eq!(app.refresher.cluster_new_items().await.unwrap(), 1);
+        fixtures.set(
+            "/hai",
+            Route::ok(fresh_item("https://hai.vn/2.html", FLOOD, FLOOD_TEXT)),
+        );
+        assert_eq!(app.poll_all().await.new, 1);
+        assert_eq!(
+            other.cluster_new_items().await.unwrap(),
+            1,
+            "the other process"
+        );
+        fixtures.set(
+            "/ba",
+            Route::ok(fresh_item("https://ba.vn/3.html", FLOOD, FLOOD_TEXT)),
+        );
+        assert_eq!(app.poll_all().await.new, 1);
+        assert_eq!(app.refresher.cluster_new_items().await.unwrap(), 1);
+
+        assert_eq!(
+            app.scalar(
+                "SELECT COUNT(DISTINCT cluster_id) FROM items WHERE feed_id IN ('hai', 'ba')"
+            )
+            .await,
+            1,
+            "both reports of the flood are one story"
+        );
+        assert_eq!(
+            app.scalar("SELECT COUNT(DISTINCT cluster_id) FROM items")
+                .await,
+            2
+        );
+        other_store.close().await;
+    })
+    .await;
+}
