@@ -1,6 +1,8 @@
 //! A mutation fuzzer for the parsers, on stable Rust with no extra crates: each target takes seed
-//! inputs (the bundled sample feeds, the topic queries of the docs), mutates them (byte flips,
-//! cuts, repeats, splices, inserted markup and Vietnamese text), and runs the real entry point
+//! inputs (the bundled sample feeds, feed-rs's fixtures where cargo unpacked the crate, and
+//! ../shared/corpus when it is beside the repository; the topic queries of the docs), mutates
+//! them (byte flips, cuts, repeats, splices, inserted markup and Vietnamese text, and whole
+//! elements deleted, repeated, nested or moved between documents), and runs the real entry point
 //! on each. A panic, or an input slower than the limit, is a finding: the input is written to
 //! `target/fuzz/<target>/` and the run exits 1.
 //!
@@ -129,6 +131,45 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
             .filter(|p| p.extension().is_some_and(|x| x != "md"))
             .filter_map(|p| std::fs::read(p).ok())
             .collect();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut others = Vec::new();
+        if let Some(home) = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        {
+            for index in std::fs::read_dir(home.join("registry/src"))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                for krate in std::fs::read_dir(index.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    if krate.file_name().to_string_lossy().starts_with("feed-rs-") {
+                        files_under(&krate.path().join("fixture"), &mut others);
+                    }
+                }
+            }
+        }
+        files_under(&root.join("../shared/corpus"), &mut others);
+        others.retain(|p| {
+            let name = p.to_string_lossy();
+            !(name.ends_with(".serde.json")
+                || name.ends_with(".py")
+                || name.ends_with(".md")
+                || name.ends_with(".tsv")
+                || name.ends_with(".jsonl")
+                || name.ends_with(".txt"))
+        });
+        out.extend(
+            others
+                .iter()
+                .filter_map(|p| std::fs::read(p).ok())
+                .filter(|b| b.len() <= 256 * 1024),
+        );
+        eprintln!("fuzz parse: {} seed documents", out.len() + 3);
         out.push(b"<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><title>A</title><content src=\"x\"/></entry></feed>".to_vec());
         out.push(b"<rdf:RDF><item><title>B</title></item></rdf:RDF>".to_vec());
         out.push(
@@ -147,6 +188,56 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
     .iter()
     .map(|s| s.as_bytes().to_vec())
     .collect()
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files_under(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+/// The span of a whole element in `doc` starting at a random `<name`, up to the end of its
+/// first `</name>`; None when the chosen tag is not an opening tag with a closing one.
+fn element(doc: &[u8], rng: &mut Rng) -> Option<std::ops::Range<usize>> {
+    let opens: Vec<usize> = doc
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| w[0] == b'<' && w[1].is_ascii_alphabetic())
+        .map(|(i, _)| i)
+        .collect();
+    let start = *opens.get(rng.below(opens.len()))?;
+    let name_end = doc[start + 1..]
+        .iter()
+        .position(|b| matches!(b, b' ' | b'>' | b'/' | b'\n' | b'\t'))?
+        + start
+        + 1;
+    let mut close = b"</".to_vec();
+    close.extend_from_slice(&doc[start + 1..name_end]);
+    let end = doc[name_end..]
+        .windows(close.len())
+        .position(|w| w == close.as_slice())?
+        + name_end;
+    let end = doc[end..].iter().position(|&b| b == b'>')? + end + 1;
+    Some(start..end)
+}
+
+/// A random tag boundary (a `<`) in `doc`, or its end.
+fn boundary(doc: &[u8], rng: &mut Rng) -> usize {
+    let tags: Vec<usize> = doc
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'<')
+        .map(|(i, _)| i)
+        .collect();
+    tags.get(rng.below(tags.len()))
+        .copied()
+        .unwrap_or(doc.len())
 }
 
 /// Pieces that trip parsers: markup, entities, declarations, Vietnamese in several forms.
@@ -173,7 +264,7 @@ fn mutate(base: &[u8], seeds: &[Vec<u8>], rng: &mut Rng) -> Vec<u8> {
     let mut out = base.to_vec();
     for _ in 0..1 + rng.below(4) {
         let at = rng.below(out.len() + 1);
-        match rng.below(6) {
+        match rng.below(9) {
             0 if !out.is_empty() => {
                 let i = rng.below(out.len());
                 out[i] ^= 1 << rng.below(8);
@@ -201,9 +292,39 @@ fn mutate(base: &[u8], seeds: &[Vec<u8>], rng: &mut Rng) -> Vec<u8> {
                 let piece = PIECES[rng.below(PIECES.len())].as_bytes();
                 out.splice(at..at, piece.iter().copied());
             }
-            _ => {
+            5 => {
                 let end = (at + rng.below(32)).min(out.len());
                 out.drain(at..end);
+            }
+            // Structure: a whole element deleted, repeated, or moved into another document.
+            6 => {
+                if let Some(span) = element(&out, rng) {
+                    out.drain(span);
+                }
+            }
+            7 => {
+                if let Some(span) = element(&out, rng) {
+                    let piece = out[span.clone()].to_vec();
+                    let most = if rng.below(8) == 0 { 200 } else { 3 };
+                    let times = 1 + rng.below(most);
+                    let at = if rng.below(2) == 0 {
+                        span.end
+                    } else {
+                        span.start + 1 + rng.below(span.len().max(1))
+                    };
+                    let at = at.min(out.len());
+                    out.splice(
+                        at..at,
+                        piece.iter().cycle().take(piece.len() * times).copied(),
+                    );
+                }
+            }
+            _ => {
+                let other = &seeds[rng.below(seeds.len())];
+                if let Some(span) = element(other, rng) {
+                    let at = boundary(&out, rng);
+                    out.splice(at..at, other[span].iter().copied());
+                }
             }
         }
     }

@@ -4,6 +4,7 @@
 //! operator's skip/keep rules; `schedule` decides the next poll; and `refresh` runs the one
 //! fetch -> parse -> filter -> store sequence.
 
+mod addresses;
 mod clustering;
 mod convert;
 pub mod decode;

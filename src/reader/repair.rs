@@ -1,7 +1,8 @@
 //! Repairs applied to a decoded feed document before feed-rs sees it, each for a real-world
 //! shape feed-rs would otherwise refuse or read as empty: `<rss>` with no or an odd version,
 //! `<rss>` with items but no `<channel>`, a bare `<item>` fragment, and the Atom 0.3 and
-//! RSS 0.90 namespaces (read as Atom 1.0 and RSS 1.0, which they became). Pure text in, text out;
+//! RSS 0.90 namespaces (read as Atom 1.0 and RSS 1.0, which they became), and an email address
+//! beside a multi-byte character (see `addresses`). Pure text in, text out;
 //! a document that needs none of this is returned untouched.
 
 use regex::Regex;
@@ -16,6 +17,9 @@ const RSS_10_NS: &str = "http://purl.org/rss/1.0/";
 /// Applies every repair that fits the document.
 pub fn repair(text: &str) -> Cow<'_, str> {
     let mut doc = Cow::Borrowed(text);
+    if let Cow::Owned(spaced) = super::addresses::space_addresses(&doc) {
+        doc = Cow::Owned(spaced);
+    }
     if doc.contains(ATOM_03_NS) {
         doc = Cow::Owned(doc.replace(ATOM_03_NS, ATOM_10_NS));
     }

@@ -208,3 +208,56 @@ fn a_panic_inside_the_parser_is_the_documents_error() {
     // Outside `catch`, nothing changed: a value comes back as it is.
     assert_eq!(quiet_panics::catch(|| 7), Ok(7));
 }
+
+/// feed-rs slices one byte either side of an address in a person field and panicked on a
+/// multi-byte neighbour (a `&nbsp;`, an en dash), losing the whole feed. Found by the fuzzer.
+#[test]
+fn an_author_address_beside_a_multibyte_character_keeps_the_feed() {
+    let doc = rss(concat!(
+        r#"<managingEditor>bbt@baolaocai.vn&nbsp;(Ban biên tập)</managingEditor>"#,
+        r#"<item><title>Lũ quét ở Bát Xát</title><link>https://baolaocai.vn/lu-quet.html</link>"#,
+        r#"<author>Thu Hà–thuha@baolaocai.vn</author></item>"#,
+        r#"<item xmlns:dc="http://purl.org/dc/elements/1.1/"><title>Giá chè tăng</title>"#,
+        r#"<link>https://baolaocai.vn/gia-che.html</link>"#,
+        r#"<dc:creator><![CDATA[ptv@baolaocai.vn​ Phóng viên]]></dc:creator></item>"#,
+    ));
+    let feed = parse(doc.as_bytes(), &ctx()).expect("parses");
+    let titles: Vec<&str> = feed.items.iter().map(|i| i.title.as_str()).collect();
+    assert_eq!(titles, ["Lũ quét ở Bát Xát", "Giá chè tăng"]);
+}
+
+/// The shapes the fuzzer found, spelled out: every person field feed-rs splits, with each
+/// multi-byte neighbour it tripped on before and after the address.
+#[test]
+fn no_person_field_neighbour_panics_the_parser() {
+    let fields = [
+        ("managingEditor", ""),
+        ("webMaster", ""),
+        ("author", ""),
+        (
+            "dc:creator",
+            r#" xmlns:dc="http://purl.org/dc/elements/1.1/""#,
+        ),
+        (
+            "itunes:author",
+            r#" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd""#,
+        ),
+    ];
+    for (field, ns) in fields {
+        for near in [
+            "\u{feff}", "®", "😀", "¼", "\u{a0}", "–", "&nbsp;", "&#8211;",
+        ] {
+            for person in [
+                format!("Hà Giang{near}bbt@baohagiang.vn"),
+                format!("bbt@baohagiang.vn{near}(Ban biên tập)"),
+            ] {
+                let doc = format!(
+                    r#"<rss version="2.0"{ns}><channel><title>Báo Hà Giang</title><{field}>{person}</{field}><item><title>Mùa tam giác mạch</title><link>https://baohagiang.vn/a.html</link><{field}>{person}</{field}></item></channel></rss>"#
+                );
+                let feed = parse(doc.as_bytes(), &ctx())
+                    .unwrap_or_else(|e| panic!("{field} {person:?}: {e}"));
+                assert_eq!(feed.items.len(), 1, "{field} {person:?}");
+            }
+        }
+    }
+}
