@@ -33,7 +33,12 @@ pub fn repair(text: &str) -> Cow<'_, str> {
         "feed" => atom_content_src(atom_base64(atom_text_types(atom_link_text(doc)))),
         "rdf:RDF" | "RDF" => rdf_item_links(rss_item_titles(doc)),
         "rss" => {
+            // The titles may be put into items before the root (a commented-out example):
+            // the root's offsets are read again from the text they are used on.
             let doc = rss_item_titles(doc);
+            let Some(root) = root_element(&doc) else {
+                return doc;
+            };
             let fixed = rss_version(&doc, &root);
             match fixed {
                 Some(f) => Cow::Owned(add_channel(&f).unwrap_or(f)),
@@ -309,6 +314,23 @@ mod tests {
              <summary>x</summary></entry><entry><content type=\"html\">&lt;img src=\"b.jpg\"&gt;</content>\
              </entry></feed>"
         );
+    }
+
+    /// Found by the fuzzer: a title given to an item inside a comment before the root moved the
+    /// root, and the version repair sliced the text at the old offsets.
+    #[test]
+    fn an_item_commented_out_before_the_root_does_not_shift_it() {
+        let doc = concat!(
+            "<!-- ví dụ: <item><media:title>Mẫu</media:title></item> -->\n",
+            r#"<rss xmlns:media="http://search.yahoo.com/mrss/"><channel>"#,
+            "<item><media:title>Lũ ở Bát Xát</media:title></item></channel></rss>"
+        );
+        let fixed = repair(doc);
+        assert!(
+            fixed.contains(r#"<rss version="2.0" xmlns:media"#),
+            "{fixed}"
+        );
+        assert!(fixed.contains("<title>Lũ ở Bát Xát</title>"), "{fixed}");
     }
 
     #[test]
