@@ -49,6 +49,7 @@ const PROVINCES: usize = 10;
 const WORKER_ENV: &str = "TINBAO_INGEST_BENCH_WORKER";
 
 fn main() {
+    tinbao::allocator::configure();
     if let Ok(stage) = std::env::var(WORKER_ENV) {
         worker(&stage);
         return;

@@ -13,6 +13,7 @@
 //! stages); `cli` and `demo` on top, called by the thin binary. (Only `cluster`'s tests reach up,
 //! to the parser, for real documents to cluster.)
 
+pub mod allocator;
 pub mod cli;
 pub mod cluster;
 pub mod config;
@@ -26,6 +27,3 @@ mod seam;
 pub mod storage;
 pub mod text;
 pub mod worker;
-
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -5,6 +5,7 @@ use clap::Parser;
 use tinbao::cli::{self, Cli, Command};
 
 fn main() {
+    tinbao::allocator::configure();
     let args = Cli::parse();
     cli::init_logging(args.log_format);
     let code = match run(args) {
