@@ -163,7 +163,8 @@ impl Index {
     /// Files `node` under its story and in the LSH index.
     fn file(&mut self, node: Node) {
         self.note_feed(node.cluster, node.feed);
-        if self.lsh.insert(&node.signature) {
+        let nodes = &self.nodes;
+        if self.lsh.insert(&node.signature, |n| &nodes[n].signature) {
             self.newest = Some(
                 self.newest
                     .map_or(node.published_at, |n| n.max(node.published_at)),
@@ -186,7 +187,7 @@ impl Index {
         let feed = self.feed_numbers.get(&member.feed_id).copied();
         let mut best: Option<(f64, i64)> = None;
         let (nodes, feeds, checks) = (&self.nodes, &self.feeds, &mut self.checks);
-        self.lsh.candidates(sig, |n| {
+        self.lsh.candidates(sig, |n| &nodes[n].signature, |n| {
             let Some(candidate) = nodes.get(n) else {
                 return;
             };

@@ -2,9 +2,11 @@
 //! signatures that share a key in any band are candidates.
 //!
 //! The table is a directory of buckets picked by a key's low bits, each a chain of entries (newest
-//! first) that keep their whole 32-bit key. An entry costs 8 bytes and the directory at most 8
-//! per entry: under 1.3 KB per indexed item, about half of a general hash map of the same keys,
-//! with no hashing of keys that are already hashes.
+//! first). An entry keeps only the entry before it: whether it really holds the queried band is
+//! read from the indexed signature itself (the band's rows), which the caller holds anyway. An
+//! entry costs 4 bytes and the directory 2 to 4 per entry: at most 640 bytes per indexed item,
+//! a third of a general hash map of the same keys, with no hashing of keys that are already
+//! hashes.
 
 use super::signature::{self, Signature};
 
@@ -27,11 +29,10 @@ const END: u32 = u32::MAX;
 #[derive(Default)]
 pub(super) struct Lsh {
     /// `heads[bucket]`: the newest entry of the bucket, or `END`. Its length is a power of two,
-    /// at least the number of entries, so a bucket holds about one entry of other keys.
+    /// at least half the number of entries, so a bucket holds one or two entries of other keys.
     heads: Vec<u32>,
-    /// Entry `node * BANDS + band` is one band of one node: its key, and the entry filed before
-    /// it in the same bucket (always a smaller number, so every chain ends).
-    keys: Vec<u32>,
+    /// Entry `node * BANDS + band` is one band of one node: the entry filed before it in the
+    /// same bucket (always a smaller number, so every chain ends).
     prev: Vec<u32>,
     /// `seen[node]`: the last query that visited the node, so that a node agreeing in several
     /// bands is visited once.
@@ -43,30 +44,33 @@ impl Lsh {
     pub(super) fn with_capacity(nodes: usize) -> Self {
         let entries = nodes.saturating_mul(BANDS);
         let mut lsh = Lsh {
-            keys: Vec::with_capacity(entries),
             prev: Vec::with_capacity(entries),
             seen: Vec::with_capacity(nodes),
             ..Lsh::default()
         };
-        lsh.heads = vec![END; entries.max(1024).next_power_of_two()];
+        lsh.heads = vec![END; (entries / 2).max(1024).next_power_of_two()];
         lsh
     }
 
     /// Files `sig` as the next node; `false` when the index is full (fifty million signatures).
-    pub(super) fn insert(&mut self, sig: &Signature) -> bool {
+    /// `signature_of(node)` gives an indexed node's signature, to file it again when the
+    /// directory grows.
+    pub(super) fn insert<'a>(
+        &mut self,
+        sig: &Signature,
+        signature_of: impl Fn(usize) -> &'a Signature,
+    ) -> bool {
         let first = self.prev.len();
         if u32::try_from(first + BANDS).is_err() {
             return false;
         }
-        if first + BANDS > self.heads.len() {
-            self.grow();
+        if first + BANDS > 2 * self.heads.len() {
+            self.grow(signature_of);
         }
         for band in 0..BANDS {
-            let key = band_key(sig, band);
-            let bucket = self.bucket(key);
+            let bucket = self.bucket(band_key(sig, band));
             let entry = self.prev.len() as u32;
             self.prev.push(self.heads[bucket]);
-            self.keys.push(key);
             self.heads[bucket] = entry;
         }
         self.seen.push(0);
@@ -75,13 +79,17 @@ impl Lsh {
 
     /// Doubles the directory and files every entry again, oldest first (so chains stay newest
     /// first).
-    fn grow(&mut self) {
+    fn grow<'a>(&mut self, signature_of: impl Fn(usize) -> &'a Signature) {
         let size = (self.heads.len() * 2).max(1024);
         self.heads = vec![END; size];
-        for entry in 0..self.keys.len() {
-            let bucket = self.bucket(self.keys[entry]);
-            self.prev[entry] = self.heads[bucket];
-            self.heads[bucket] = entry as u32;
+        for node in 0..self.seen.len() {
+            let sig = signature_of(node);
+            for band in 0..BANDS {
+                let entry = node * BANDS + band;
+                let bucket = self.bucket(band_key(sig, band));
+                self.prev[entry] = self.heads[bucket];
+                self.heads[bucket] = entry as u32;
+            }
         }
     }
 
@@ -90,8 +98,14 @@ impl Lsh {
         key as usize & self.heads.len().saturating_sub(1)
     }
 
-    /// Calls `visit` once with each node that shares a band with `sig`.
-    pub(super) fn candidates(&mut self, sig: &Signature, mut visit: impl FnMut(usize)) {
+    /// Calls `visit` once with each node that shares a band with `sig`; `signature_of(node)`
+    /// gives an indexed node's signature, to tell a shared band from a shared bucket.
+    pub(super) fn candidates<'a>(
+        &mut self,
+        sig: &Signature,
+        signature_of: impl Fn(usize) -> &'a Signature,
+        mut visit: impl FnMut(usize),
+    ) {
         self.query = match self.query.checked_add(1) {
             Some(query) => query,
             None => {
@@ -113,7 +127,7 @@ impl Lsh {
                     return;
                 }
                 let node = entry as usize / BANDS;
-                if self.keys[entry as usize] == key && entry as usize % BANDS == band {
+                if entry as usize % BANDS == band && same_band(sig, signature_of(node), band) {
                     walked += 1;
                     if walked > MAX_WALK {
                         return;
@@ -129,6 +143,12 @@ impl Lsh {
             }
         }
     }
+}
+
+/// Whether two signatures agree in every row of `band`.
+fn same_band(a: &Signature, b: &Signature, band: usize) -> bool {
+    let rows = band * ROWS..(band + 1) * ROWS;
+    a.values().get(rows.clone()) == b.values().get(rows)
 }
 
 /// The LSH key of one band of a signature.

@@ -81,6 +81,9 @@ pub async fn pass(store: &Store, config: Arc<Config>, all: bool) -> Pass {
         ),
         Err(e) => fail(&mut pass, "cluster", e),
     }
+    // The story index it keeps is for a next round, which a single pass does not have: it goes
+    // before the merged feeds are rendered, rather than with the pass.
+    drop(refresher);
 
     crate::seam::hold_before("publish").await;
     let started = Instant::now();
