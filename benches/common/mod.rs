@@ -16,11 +16,12 @@ use axum::response::Response;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-/// The documents a loopback server serves: fixed ones, and replacements (version 2) set later.
+/// The documents a loopback server serves: fixed ones, and replacements (versions 2, 3, …) set
+/// later.
 #[derive(Default)]
 pub struct FeedSet {
     docs: Vec<String>,
-    replaced: RwLock<HashMap<usize, Arc<String>>>,
+    replaced: RwLock<HashMap<usize, (u64, Arc<String>)>>,
 }
 
 impl FeedSet {
@@ -31,12 +32,12 @@ impl FeedSet {
         }
     }
 
-    /// Serves `doc` for feed `n` from now on, with a new ETag.
+    /// Serves `doc` for feed `n` from now on, with a new ETag (its version: 2 for the first
+    /// replacement, then 3, …).
     pub fn replace(&self, n: usize, doc: String) {
-        self.replaced
-            .write()
-            .expect("feed set lock")
-            .insert(n, Arc::new(doc));
+        let mut replaced = self.replaced.write().expect("feed set lock");
+        let version = replaced.get(&n).map_or(2, |(v, _)| v + 1);
+        replaced.insert(n, (version, Arc::new(doc)));
     }
 
     pub fn bytes(&self) -> usize {
@@ -44,8 +45,11 @@ impl FeedSet {
     }
 
     fn get(&self, n: usize) -> Option<(String, Body)> {
-        if let Some(doc) = self.replaced.read().expect("feed set lock").get(&n) {
-            return Some((format!("\"v2-{n}\""), Body::from(doc.as_str().to_owned())));
+        if let Some((version, doc)) = self.replaced.read().expect("feed set lock").get(&n) {
+            return Some((
+                format!("\"v{version}-{n}\""),
+                Body::from(doc.as_str().to_owned()),
+            ));
         }
         let doc = self.docs.get(n)?;
         Some((format!("\"v1-{n}\""), Body::from(doc.clone())))

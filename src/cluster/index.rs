@@ -187,34 +187,38 @@ impl Index {
         let feed = self.feed_numbers.get(&member.feed_id).copied();
         let mut best: Option<(f64, i64)> = None;
         let (nodes, feeds, checks) = (&self.nodes, &self.feeds, &mut self.checks);
-        self.lsh.candidates(sig, |n| &nodes[n].signature, |n| {
-            let Some(candidate) = nodes.get(n) else {
-                return;
-            };
-            *checks += 1;
-            let close =
-                member.published_at.abs_diff(candidate.published_at) <= WINDOW_SECS.unsigned_abs();
-            // A feed's second item never joins by similarity a story that already holds one of
-            // its items (and never the feed's own item).
-            let feed_taken = feed.is_some_and(|f| {
-                candidate.feed == f
-                    || feeds
-                        .get(&candidate.cluster)
-                        .is_some_and(|l| l.contains(&f))
-            });
-            if !close || feed_taken || candidate.id == member.id {
-                return;
-            }
-            let score = sig.similarity(&candidate.signature);
-            if score < THRESHOLD {
-                return;
-            }
-            let better =
-                best.is_none_or(|(s, c)| score > s || (score == s && candidate.cluster < c));
-            if better {
-                best = Some((score, candidate.cluster));
-            }
-        });
+        self.lsh.candidates(
+            sig,
+            |n| &nodes[n].signature,
+            |n| {
+                let Some(candidate) = nodes.get(n) else {
+                    return;
+                };
+                *checks += 1;
+                let close = member.published_at.abs_diff(candidate.published_at)
+                    <= WINDOW_SECS.unsigned_abs();
+                // A feed's second item never joins by similarity a story that already holds one of
+                // its items (and never the feed's own item).
+                let feed_taken = feed.is_some_and(|f| {
+                    candidate.feed == f
+                        || feeds
+                            .get(&candidate.cluster)
+                            .is_some_and(|l| l.contains(&f))
+                });
+                if !close || feed_taken || candidate.id == member.id {
+                    return;
+                }
+                let score = sig.similarity(&candidate.signature);
+                if score < THRESHOLD {
+                    return;
+                }
+                let better =
+                    best.is_none_or(|(s, c)| score > s || (score == s && candidate.cluster < c));
+                if better {
+                    best = Some((score, candidate.cluster));
+                }
+            },
+        );
         best.map(|(_, cluster)| cluster)
     }
 }
