@@ -154,6 +154,31 @@ def main():
             print(f"| {label} | {wall(a)} | {cpu(a)} | {rss(a)} | {wall(b)} | {cpu(b)} | {rss(b)} "
                   f"| {growth('wall_s')} | {growth('cpu_s')} |")
 
+    soak_table(results)
+
+
+def soak_table(results):
+    """The soak bench's rounds: cron (`run --once`) and the daemon, side by side."""
+    rows = []
+    for n in ("1", "10", "25", "50"):
+        cron = find(results, f"soak_cron_round_{n}")
+        daemon = find(results, f"soak_daemon_round_{n}")
+        if cron or daemon:
+            rows.append((n, cron or {}, daemon or {}))
+    if not rows:
+        return
+    print()
+    print("Soak (500,000 stored items, 1,000 feeds gaining 1-3 items a round, 1,000 immediate "
+          "subscribers):")
+    print()
+    print("| round | new items | run --once: wall (s) | CPU (s) | peak RSS (MB) "
+          "| daemon: wall (s) | CPU (s) | peak RSS (MB) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n, c, d in rows:
+        cells = [n, c.get("new", d.get("new", "")), c.get("wall_s", ""), c.get("cpu_s", ""),
+                 c.get("rss_mb", ""), d.get("wall_s", ""), d.get("cpu_s", ""), d.get("rss_mb", "")]
+        print("| " + " | ".join(cells) + " |")
+
 
 if __name__ == "__main__":
     main()

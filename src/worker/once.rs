@@ -6,7 +6,6 @@
 use super::publisher::Publisher;
 use crate::config::Config;
 use crate::digest::outbox::{Digester, Mailer, run_summary};
-use crate::publish::site::Site;
 use crate::reader::refresh::Refresher;
 use crate::storage::Store;
 use chrono::Utc;
@@ -87,7 +86,7 @@ pub async fn pass(store: &Store, config: Arc<Config>, all: bool) -> Pass {
 
     crate::seam::hold_before("publish").await;
     let started = Instant::now();
-    let publisher = Publisher::new(store.clone(), config.clone(), Site::default());
+    let publisher = Publisher::files_only(store.clone(), config.clone());
     match publisher.catch_up().await {
         Ok((done, feeds)) => println!(
             "publish: {} merged feeds of {} changed sources: {} documents rendered, {} written ({:.2}s)",

@@ -32,6 +32,9 @@ pub struct Publisher {
     store: Store,
     config: Arc<Config>,
     pub site: Site,
+    /// Whether `site` is served (the daemon): else only the files are written, and documents
+    /// are not compressed for an HTTP server that does not exist.
+    serving: bool,
     follow: Arc<tokio::sync::Mutex<Follow>>,
 }
 
@@ -50,7 +53,16 @@ impl Publisher {
             store,
             config,
             site,
+            serving: true,
             follow: Arc::default(),
+        }
+    }
+
+    /// A publisher that only writes the merged feeds' files (`run --once`: no HTTP server).
+    pub fn files_only(store: Store, config: Arc<Config>) -> Publisher {
+        Publisher {
+            serving: false,
+            ..Publisher::new(store, config, Site::default())
         }
     }
 
@@ -175,7 +187,8 @@ impl Publisher {
                 let body = publish::render(&meta, &entries, format);
                 done.rendered += 1;
                 let changed_file = self.write_file(&name, body.as_bytes())?;
-                let changed_site = !self.site.holds(&name, &body)
+                let changed_site = self.serving
+                    && !self.site.holds(&name, &body)
                     && self.site.put(
                         &name,
                         Document::new(format.content_type(), body, last_modified),
