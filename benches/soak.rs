@@ -5,9 +5,12 @@
 //!     500,000 items over 166 days of the 180-day retention); `tinbao run --once --all` stores,
 //!     clusters and publishes them (measured, as the cold pass over a long history). Then 1,000
 //!     subscribers on `immediate`, each following a category, with smtp-sink as their server.
-//!  2. `ROUNDS` rounds of cron: before each, every feed gains 1-3 items (the fixture's clock:
-//!     dated when the round starts; a feed lists its newest 50 items, as papers do); then one
-//!     `tinbao run --once --all` process, measured from outside (wall, CPU, its peak RSS).
+//!  2. `ROUNDS` rounds of cron: before each, every feed gains 1-3 items (a feed lists its newest
+//!     50, as papers do); then one `tinbao run --once --all` process, measured from outside
+//!     (wall, CPU, its peak RSS). The fixture's clock moves `ROUND_HOURS` (3) per round and
+//!     reaches now at the daemon's last round, so the items of a round are dated that many hours
+//!     after the last round's: the last days' window (what clustering keeps) fills and then
+//!     slides, as in a real week, instead of growing for ever.
 //!  3. the daemon `tinbao run`, polling every few seconds, for as many rounds: each round the
 //!     feeds gain items, and the round ends when the daemon has fetched every feed since, given
 //!     every new item its story and sent every digest it owes. Wall, CPU (from /proc) and peak RSS
@@ -15,8 +18,11 @@
 //!
 //! Prints rounds 1, 10, 25 and the last of both, and the CPU per new item.
 //!
+//! Digests: `immediate` ticks every five minutes of the real clock, so only the rounds that
+//! start a new tick send them, each covering the rounds since the last.
+//!
 //! Run: `cargo bench --bench soak` (FEEDS=1000 HISTORY=500 ROUNDS=50 SUBSCRIBERS=1000
-//! ROUND_SECS=5). Needs Postfix's smtp-sink for the digests (bench/run installs it); without it
+//! ROUND_SECS=5 ROUND_HOURS=3). Needs Postfix's smtp-sink for the digests (bench/run installs it); without it
 //! the rounds run with no [smtp] and say so.
 
 mod common;
@@ -130,9 +136,15 @@ fn main() {
     let rounds: usize = env_or("ROUNDS", 50);
     let subscribers: usize = env_or("SUBSCRIBERS", 1000);
     let round_secs: u64 = env_or("ROUND_SECS", 5);
+    let round_hours: i64 = env_or("ROUND_HOURS", 3);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("bench folder");
-    let base = now_hour() - 3600;
+    // The fixture's clock: round k (cron 1..=rounds, then the daemon's) is dated `clock(k)`,
+    // the last one now; the history ends an hour before the first.
+    let last = 2 * rounds as i64;
+    let now = now_hour();
+    let clock = move |k: usize| now - (last - k as i64) * round_hours * 3600;
+    let base = clock(0) - 3600;
     let docs: Vec<String> = (0..feeds)
         .map(|f| {
             doc(f, (0..history).rev(), |i| {
@@ -196,7 +208,7 @@ fn main() {
     };
     let mut cron = Vec::new();
     for round in 1..=rounds {
-        let new = fixture.advance(round, chrono::Utc::now().timestamp());
+        let new = fixture.advance(round, clock(round));
         let m = once();
         let stored = m
             .stdout
@@ -213,7 +225,9 @@ fn main() {
     }
     print_rounds("cron: tinbao run --once --all per round", &cron);
 
-    let daemon = daemon_rounds(&runtime, dir.path(), &tinbao, &mut fixture, rounds);
+    let daemon = daemon_rounds(&runtime, dir.path(), &tinbao, &mut fixture, rounds, |r| {
+        clock(rounds + r)
+    });
     print_rounds("daemon: tinbao run, per round", &daemon);
     if let Some(sink) = &sink {
         println!("smtp-sink received {} messages in all", sink.received());
@@ -262,6 +276,7 @@ fn daemon_rounds(
     tinbao: &str,
     fixture: &mut Fixture,
     rounds: usize,
+    clock: impl Fn(usize) -> i64,
 ) -> Vec<(usize, f64, f64, i64)> {
     let mut child = std::process::Command::new(tinbao)
         .arg("run")
@@ -293,7 +308,7 @@ fn daemon_rounds(
         let since = chrono::Utc::now().timestamp() + 1;
         let cpu = proc_cpu(&pid);
         let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
-        let new = fixture.advance(1_000 + round, since - 1);
+        let new = fixture.advance(rounds + round, clock(round));
         stored += new;
         // Done: every new item stored and given its story, every feed fetched since, no digest
         // left to send.

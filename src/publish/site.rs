@@ -1,22 +1,24 @@
 //! The rendered merged feeds held in memory for serving: each document with its gzip and brotli
-//! forms compressed once at regeneration (not per request), a strong ETag per representation,
-//! and a Last-Modified taken from its content. Shared between the publisher (writes) and the
-//! HTTP server (reads).
+//! forms, each compressed once per document version, by the first request that asks for it
+//! (a round that regenerates every merged feed does not compress the many no reader fetches
+//! before the next round replaces them), a strong ETag per representation, and a Last-Modified
+//! taken from its content. Shared between the publisher (writes) and the HTTP server (reads).
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 /// One merged feed document in its three encodings.
 #[derive(Debug, Clone)]
 pub struct Document {
     pub content_type: &'static str,
     pub identity: Bytes,
-    pub gzip: Bytes,
-    pub brotli: Bytes,
+    /// The compressed forms, made when first asked for (shared by every clone).
+    gzip: Arc<OnceLock<Bytes>>,
+    brotli: Arc<OnceLock<Bytes>>,
     /// Strong ETag of the identity form; the compressed forms add "-gz" / "-br" inside the quotes.
     pub etag: String,
     pub last_modified: DateTime<Utc>,
@@ -35,8 +37,8 @@ impl Document {
         );
         Document {
             content_type,
-            gzip: gzip(&identity),
-            brotli: brotli(&identity),
+            gzip: Arc::default(),
+            brotli: Arc::default(),
             identity,
             etag,
             last_modified,
@@ -56,8 +58,8 @@ impl Document {
     pub fn body(&self, encoding: Encoding) -> Bytes {
         match encoding {
             Encoding::Identity => self.identity.clone(),
-            Encoding::Gzip => self.gzip.clone(),
-            Encoding::Brotli => self.brotli.clone(),
+            Encoding::Gzip => self.gzip.get_or_init(|| gzip(&self.identity)).clone(),
+            Encoding::Brotli => self.brotli.get_or_init(|| brotli(&self.identity)).clone(),
         }
     }
 }
@@ -144,12 +146,14 @@ mod tests {
         use std::io::Read;
         let doc = Document::new("text/plain", "Lào Cai ".repeat(100), DateTime::default());
         let mut out = String::new();
-        flate2::read::GzDecoder::new(&doc.gzip[..])
+        flate2::read::GzDecoder::new(&doc.body(Encoding::Gzip)[..])
             .read_to_string(&mut out)
             .unwrap();
         assert_eq!(out.as_bytes(), &doc.identity[..]);
         let mut out = Vec::new();
-        brotli::BrotliDecompress(&mut &doc.brotli[..], &mut out).unwrap();
+        brotli::BrotliDecompress(&mut &doc.body(Encoding::Brotli)[..], &mut out).unwrap();
+        // Made once: a clone shares the compressed forms.
+        assert!(doc.clone().body(Encoding::Gzip).as_ptr() == doc.body(Encoding::Gzip).as_ptr());
         assert_eq!(out, doc.identity.to_vec());
         assert_ne!(doc.etag_for(Encoding::Gzip), doc.etag);
     }
