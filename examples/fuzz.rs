@@ -7,6 +7,7 @@
 //! `target/fuzz/<target>/` and the run exits 1.
 //!
 //!   cargo run --release --example fuzz -- parse 120     # the feed chain: bytes -> items
+//!   cargo run --release --example fuzz -- remember 120  # entry memory against whole reads
 //!   cargo run --release --example fuzz -- query 60      # the topic query parser and matcher
 //!   cargo run --release --example fuzz -- all 60        # each target for 60 s
 //!
@@ -30,10 +31,10 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
     let targets: Vec<&str> = match target.as_str() {
-        "all" => vec!["parse", "query"],
-        "parse" | "query" => vec![target.as_str()],
+        "all" => vec!["parse", "remember", "query"],
+        "parse" | "remember" | "query" => vec![target.as_str()],
         other => {
-            eprintln!("fuzz: unknown target {other:?} (parse, query, all)");
+            eprintln!("fuzz: unknown target {other:?} (parse, remember, query, all)");
             std::process::exit(2);
         }
     };
@@ -90,15 +91,54 @@ fn run(target: &str, budget: Duration, seed: u64) -> usize {
 /// nothing printed): not findings, but counted and kept, since each is a document lost.
 static CONTAINED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
+fn context() -> tinbao::reader::parser::ParseContext {
+    tinbao::reader::parser::ParseContext {
+        base: url::Url::parse("https://baolaocai.vn/rss/thoi-su.rss").ok(),
+        http_charset: None,
+        timezone: chrono_tz::Asia::Ho_Chi_Minh,
+        now: chrono::DateTime::from_timestamp(1_764_300_000, 0).unwrap_or_default(),
+    }
+}
+
+/// The entry memory against a whole read: the document without its first entry is read and
+/// remembered, then the document itself is read against that memory. Every item read must be
+/// exactly what a whole read makes of the entry with the same identity.
+fn remember(input: &[u8]) {
+    use tinbao::reader::{parser, skim};
+    let ctx = context();
+    let (Ok(text), Ok(whole)) = (std::str::from_utf8(input), parser::parse(input, &ctx)) else {
+        return;
+    };
+    let Some(spans) = skim::entry_spans(&text) else {
+        return;
+    };
+    let Some(first) = spans.first() else {
+        return;
+    };
+    let before = skim::cut(text, std::slice::from_ref(first));
+    let salt = parser::salt(&ctx, "");
+    let Ok(earlier) = parser::parse_remembering(before.as_bytes(), &ctx, None, salt) else {
+        return;
+    };
+    let Ok(read) = parser::parse_remembering(text.as_bytes(), &ctx, earlier.memory.as_ref(), salt)
+    else {
+        panic!("the whole document parses, but not against the memory of its older form");
+    };
+    for item in &read.parsed.items {
+        if let Some(same) = whole.items.iter().find(|w| w.key == item.key) {
+            assert_eq!(
+                same, item,
+                "an item read against the memory differs from a whole read"
+            );
+        }
+    }
+}
+
 fn exercise(target: &str, input: &[u8]) {
     match target {
+        "remember" => remember(input),
         "parse" => {
-            let ctx = tinbao::reader::parser::ParseContext {
-                base: url::Url::parse("https://baolaocai.vn/rss/thoi-su.rss").ok(),
-                http_charset: None,
-                timezone: chrono_tz::Asia::Ho_Chi_Minh,
-                now: chrono::DateTime::from_timestamp(1_764_300_000, 0).unwrap_or_default(),
-            };
+            let ctx = context();
             if let Err(e) = tinbao::reader::parser::parse(input, &ctx)
                 && e.to_string().contains("internal error")
             {
@@ -121,7 +161,7 @@ fn exercise(target: &str, input: &[u8]) {
 }
 
 fn seeds(target: &str) -> Vec<Vec<u8>> {
-    if target == "parse" {
+    if target == "parse" || target == "remember" {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
         let mut out: Vec<Vec<u8>> = std::fs::read_dir(&dir)
             .into_iter()

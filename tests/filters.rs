@@ -81,6 +81,27 @@ async fn a_poll_stores_only_what_the_rules_admit_and_counts_the_rest() {
     let table = tinbao(dir.path(), &["feeds"]).await;
     let table = String::from_utf8_lossy(&table.stdout);
     assert!(table.lines().next().unwrap().contains("skipped"), "{table}");
+
+    // The paper adds one story the rules admit and one they skip: the entries already read are
+    // not read again, and the count still covers the whole document.
+    fixtures.set(
+        "/lc.rss",
+        Route::ok(rss(&[
+            "Lào Cai đón khách quốc tế",
+            "Kết quả xổ số miền Bắc",
+            "Sa Pa có băng giá",
+            "Hà Nội tắc đường",
+            "Lào Cai mở đường bay",
+            "Giá vàng hôm nay",
+        ])),
+    );
+    let poll = tinbao(dir.path(), &["poll", "--once", "--all"]).await;
+    let out = String::from_utf8_lossy(&poll.stdout);
+    assert!(out.contains(" 1 new items"), "{out}");
+    let feeds = tinbao(dir.path(), &["feeds", "--json"]).await;
+    let states: serde_json::Value = serde_json::from_slice(&feeds.stdout).expect("json");
+    let lc = states.as_array().unwrap().iter().find(|s| s["id"] == "lc");
+    assert_eq!(lc.map(|s| s["skipped"].clone()), Some(3.into()), "{states}");
 }
 
 #[test]

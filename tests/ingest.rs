@@ -445,6 +445,61 @@ async fn a_changed_item_is_updated_in_place() {
 }
 
 #[tokio::test]
+async fn a_changed_document_stores_what_a_whole_read_would() {
+    crate::support::db::each_database(async || {
+        let server = FixtureServer::start().await;
+        let item = |n: u32, title: &str| {
+            format!(
+                "<item><guid>m{n}</guid><title>{title}</title><link>https://baoyenbai.com.vn/{n}</link></item>"
+            )
+        };
+        let doc = |items: &[String]| {
+            format!(
+                "<rss version=\"2.0\"><channel><title>M</title>{}</channel></rss>",
+                items.concat()
+            )
+        };
+        let v1: Vec<String> = (1..=5).map(|n| item(n, &format!("Tin {n}"))).collect();
+        server.set("/m", Route::ok(doc(&v1)));
+        let app = app_with(&server, &["/m"], "").await;
+        assert_eq!(app.poll_all().await.new, 5);
+        // Two new on top, one edited, one gone.
+        let mut v2 = vec![item(7, "Tin 7"), item(6, "Tin 6")];
+        v2.extend([item(1, "Tin 1"), item(2, "Tin 2 (sửa)"), item(3, "Tin 3")]);
+        server.set("/m", Route::ok(doc(&v2)));
+        let again = app.poll_all().await;
+        assert_eq!((again.new, again.updated), (2, 1));
+        // The edit taken back: the entry is not remembered in that form, so it is read.
+        v2[3] = item(2, "Tin 2");
+        server.set("/m", Route::ok(doc(&v2)));
+        let back = app.poll_all().await;
+        assert_eq!((back.new, back.updated), (0, 1));
+        let remembered = "SELECT COUNT(*) FROM feeds WHERE entry_memory IS NOT NULL";
+        assert_eq!(app.scalar(remembered).await, 1);
+        // A corrupt memory is ignored: the document is read whole and nothing changes.
+        app.execute("UPDATE feeds SET entry_memory = substr(entry_memory, 1, 20)")
+            .await;
+        v2.push(item(8, "Tin 8"));
+        server.set("/m", Route::ok(doc(&v2)));
+        assert_eq!(app.poll_all().await.new, 1);
+        let mut titles: Vec<String> = app
+            .store
+            .feed_items("m")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.title)
+            .collect();
+        titles.sort();
+        assert_eq!(
+            titles,
+            ["Tin 1", "Tin 2", "Tin 3", "Tin 4", "Tin 5", "Tin 6", "Tin 7", "Tin 8"]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn pruned_items_leave_tombstones_and_never_return_as_new() {
     crate::support::db::each_database(async || {
         let server = FixtureServer::start().await;

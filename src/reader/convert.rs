@@ -11,9 +11,30 @@ use std::sync::LazyLock;
 use url::Url;
 
 /// `feed` as items; `text` is the document it was read from (for what feed-rs does not keep).
-pub(super) fn convert(feed: model::Feed, text: &str, ctx: &ParseContext) -> ParsedFeed {
+/// `taken` holds the identities of entries cut from the text before it was read (see `skim`):
+/// a read entry that repeats one of them is told apart as if they had been read together.
+/// Also returns, for each of the feed's entries in order, the digests of the key and link its
+/// item took, or `None` for a repeat that was dropped.
+pub(super) fn convert(
+    feed: model::Feed,
+    text: &str,
+    ctx: &ParseContext,
+    taken: Taken,
+) -> (ParsedFeed, Vec<Option<(u64, u64)>>) {
     let not_permalinks = non_permalink_guids(text);
-    convert_feed(feed, ctx, &not_permalinks)
+    convert_feed(feed, ctx, &not_permalinks, taken)
+}
+
+/// Digests of identity keys and canonical links already taken in a document.
+#[derive(Debug, Default)]
+pub(super) struct Taken {
+    pub keys: HashSet<u64>,
+    pub links: HashSet<u64>,
+}
+
+/// The digest `Taken` and the entry memory keep of a key or link.
+pub(super) fn identity_digest(text: &str) -> u64 {
+    super::skim::digest(&[text.as_bytes()])
 }
 
 /// GUIDs marked `isPermaLink="false"`: feed-rs does not expose the attribute, and such a GUID
@@ -33,35 +54,44 @@ fn convert_feed(
     feed: model::Feed,
     ctx: &ParseContext,
     not_permalinks: &HashSet<String>,
-) -> ParsedFeed {
+    taken: Taken,
+) -> (ParsedFeed, Vec<Option<(u64, u64)>>) {
     let feed_link = pick_link(&feed.links).and_then(|l| absolute_link(&l.href, ctx.base.as_ref()));
-    let mut seen_keys = HashSet::new();
-    let mut seen_links = HashSet::new();
+    let Taken {
+        keys: mut seen_keys,
+        links: mut seen_links,
+    } = taken;
     let mut duplicates = 0;
     let mut items = Vec::with_capacity(feed.entries.len());
+    let mut outcomes = Vec::with_capacity(feed.entries.len());
     let mut sanitizers = SanitizerCache::default();
     for entry in &feed.entries {
         let mut item = convert_entry(entry, ctx, not_permalinks, &mut sanitizers);
-        let link = item.canonical_url.clone();
-        if !seen_keys.insert(item.key.clone()) {
+        let link = item.canonical_url.as_deref().map(identity_digest);
+        if !seen_keys.insert(identity_digest(&item.key)) {
             // The same GUID twice in one document: keep it under its link if that link is new
             // (a broken feed reusing GUIDs must not lose stories), else it is a true repeat.
-            match &link {
-                Some(l) if !seen_links.contains(l) && seen_keys.insert(format!("l:{l}")) => {
+            match (&item.canonical_url, link) {
+                (Some(l), Some(d))
+                    if !seen_links.contains(&d)
+                        && seen_keys.insert(identity_digest(&format!("l:{l}"))) =>
+                {
                     item.key = format!("l:{l}")
                 }
                 _ => {
                     duplicates += 1;
+                    outcomes.push(None);
                     continue;
                 }
             }
         }
-        if let Some(l) = link {
-            seen_links.insert(l);
+        if let Some(d) = link {
+            seen_links.insert(d);
         }
+        outcomes.push(Some((identity_digest(&item.key), link.unwrap_or(0))));
         items.push(item);
     }
-    ParsedFeed {
+    let parsed = ParsedFeed {
         title: feed
             .title
             .as_ref()
@@ -79,7 +109,8 @@ fn convert_feed(
         }),
         items,
         duplicates,
-    }
+    };
+    (parsed, outcomes)
 }
 
 /// One sanitiser per distinct base URL in a document (nearly always exactly one).

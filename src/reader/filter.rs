@@ -12,6 +12,8 @@ use crate::text::Query;
 pub struct Rules {
     skip: Vec<Query>,
     keep: Vec<Query>,
+    /// The rules as written, in order: what an entry remembered under them depends on.
+    text: String,
 }
 
 impl Rules {
@@ -25,6 +27,15 @@ impl Rules {
         let category = config.category(&feed.category);
         let skips = [category.and_then(|c| c.skip.as_ref()), feed.skip.as_ref()];
         let keeps = [category.and_then(|c| c.keep.as_ref()), feed.keep.as_ref()];
+        for (kind, q) in skips
+            .iter()
+            .map(|q| ("skip", q))
+            .chain(keeps.iter().map(|q| ("keep", q)))
+        {
+            if let Some(q) = q {
+                rules.text.push_str(&format!("{kind} {q}\n"));
+            }
+        }
         rules.skip = skips
             .into_iter()
             .flatten()
@@ -36,6 +47,11 @@ impl Rules {
             .filter_map(|q| Query::parse(q).ok())
             .collect();
         rules
+    }
+
+    /// The rules as written (empty for none).
+    pub fn text(&self) -> &str {
+        &self.text
     }
 
     pub fn is_empty(&self) -> bool {

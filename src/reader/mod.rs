@@ -1,8 +1,9 @@
 //! Reading sources: a pipeline of small modules, each with one job. `fetcher` speaks HTTP;
 //! `parser` turns bytes into items through one chain, `decode` -> `repair` -> feed-rs ->
-//! `convert`, with `normalize` holding the text, link and date rules; `filter` applies the
-//! operator's skip/keep rules; `schedule` decides the next poll; and `refresh` runs the one
-//! fetch -> parse -> filter -> store sequence.
+//! `convert`, with `normalize` holding the text, link and date rules; `skim` remembers what a
+//! stored document's entries became, so a changed one is read for its new entries only;
+//! `filter` applies the operator's skip/keep rules; `schedule` decides the next poll; and
+//! `refresh` runs the one fetch -> parse -> filter -> store sequence.
 
 mod addresses;
 mod clustering;
@@ -15,3 +16,4 @@ pub mod parser;
 pub mod refresh;
 pub mod repair;
 pub mod schedule;
+pub mod skim;

@@ -1,9 +1,12 @@
 //! Feed documents into normalised items, in one chain: `decode` (any charset to UTF-8) ->
 //! `repair` (shapes feed-rs would refuse) -> read (feed-rs: RSS 0.9x/1.0/2.0, Atom, JSON Feed;
 //! a truncated document keeps its whole items) -> `convert` (each entry normalised). Pure: bytes
-//! in, items out; no HTTP and no SQL.
+//! in, items out; no HTTP and no SQL. `parse_remembering` is the same chain with the entries
+//! the last stored document held unchanged cut out before feed-rs reads it (see `skim`).
 
-use super::{convert, decode, normalize, repair};
+use super::convert::{self, Taken};
+use super::skim::{self, Fate, Memory, Seen};
+use super::{decode, normalize, repair};
 use crate::model::NewItem;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -55,7 +58,180 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<ParsedFeed, ParseError>
     let text = decode::decode_to_utf8(bytes, ctx.http_charset.as_deref());
     let text = repair::repair(&text);
     let feed = read(&text, ctx)?;
-    Ok(convert::convert(feed, &text, ctx))
+    Ok(convert::convert(feed, &text, ctx, Taken::default()).0)
+}
+
+/// A document read against the memory of the last one stored (see `skim`).
+#[derive(Debug)]
+pub struct Remembered {
+    /// The entries read: new and changed ones only.
+    pub parsed: ParsedFeed,
+    /// Entries not read again: remembered unchanged.
+    pub unchanged: usize,
+    /// Of those, how many the rules skipped.
+    pub unchanged_skipped: usize,
+    /// What to remember of this document; `None` when its entries could not be told apart
+    /// safely (the next poll then reads it whole).
+    pub memory: Option<Memory>,
+    /// For each item of `parsed`, its entry's place in `memory`.
+    item_entries: Vec<usize>,
+}
+
+impl Remembered {
+    /// Drops the items `admits` refuses, remembering them as skipped; returns how many the
+    /// rules skip in the whole document (the remembered ones included).
+    pub fn apply(&mut self, admits: impl Fn(&NewItem) -> bool) -> usize {
+        let mut skipped = 0;
+        let mut kept = Vec::with_capacity(self.parsed.items.len());
+        let mut kept_entries = Vec::with_capacity(kept.capacity());
+        let items = std::mem::take(&mut self.parsed.items);
+        for (item, entry) in items
+            .into_iter()
+            .zip(std::mem::take(&mut self.item_entries))
+        {
+            if admits(&item) {
+                kept.push(item);
+                kept_entries.push(entry);
+            } else {
+                skipped += 1;
+                if let Some(m) = &mut self.memory {
+                    m.entries[entry].fate = Fate::Skipped;
+                }
+            }
+        }
+        self.parsed.items = kept;
+        self.item_entries = kept_entries;
+        skipped + self.unchanged_skipped
+    }
+}
+
+/// What decides, besides an entry's own bytes, what it becomes: the parser (this build's
+/// version), the base URL and timezone, and the `rules` the caller applies (any stable text).
+pub fn salt(ctx: &ParseContext, rules: &str) -> u64 {
+    skim::digest(&[
+        env!("CARGO_PKG_VERSION").as_bytes(),
+        ctx.base.as_ref().map_or("", Url::as_str).as_bytes(),
+        ctx.timezone.name().as_bytes(),
+        rules.as_bytes(),
+    ])
+}
+
+/// Parses a feed document like `parse`, but reads only the entries `known` (the memory of the
+/// last stored document, under the same `salt`) does not hold unchanged.
+pub fn parse_remembering(
+    bytes: &[u8],
+    ctx: &ParseContext,
+    known: Option<&Memory>,
+    salt: u64,
+) -> Result<Remembered, ParseError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ParseError::Empty);
+    }
+    let text = decode::decode_to_utf8(bytes, ctx.http_charset.as_deref());
+    let text = repair::repair(&text);
+    let spans = skim::entry_spans(&text);
+    let salt_bytes = salt.to_le_bytes();
+    let digests: Vec<u64> = spans
+        .iter()
+        .flatten()
+        .map(|r| skim::digest(&[&salt_bytes, text[r.clone()].as_bytes()]))
+        .collect();
+    // Remembered entries by digest; identical entries of one document, in their order.
+    let mut known_by_digest: std::collections::HashMap<u64, Vec<Seen>> = Default::default();
+    for e in known
+        .filter(|m| m.salt == salt)
+        .iter()
+        .flat_map(|m| m.entries.iter().rev())
+    {
+        known_by_digest.entry(e.digest).or_default().push(*e);
+    }
+    // Each span: the remembered entry it repeats, if any.
+    let remembered: Vec<Option<Seen>> = digests
+        .iter()
+        .map(|d| known_by_digest.get_mut(d).and_then(Vec::pop))
+        .collect();
+    let cut: Vec<std::ops::Range<usize>> = spans
+        .iter()
+        .flatten()
+        .zip(&remembered)
+        .filter(|(_, r)| r.is_some())
+        .map(|(s, _)| s.clone())
+        .collect();
+    let attempt = if cut.is_empty() {
+        None
+    } else {
+        let stripped = skim::cut(&text, &cut);
+        read(&stripped, ctx).ok().map(|feed| (feed, stripped))
+    };
+    let (feed, read_text, remembered) = match attempt {
+        Some((feed, stripped)) => (feed, std::borrow::Cow::Owned(stripped), remembered),
+        // Nothing to cut, or the cut text does not read: the whole document, nothing assumed.
+        None => {
+            let feed = read(&text, ctx)?;
+            (feed, text, vec![None; digests.len()])
+        }
+    };
+    let mut taken = Taken::default();
+    for seen in remembered
+        .iter()
+        .flatten()
+        .filter(|s| s.fate != Fate::Duplicate)
+    {
+        taken.keys.insert(seen.key);
+        if seen.link != 0 {
+            taken.links.insert(seen.link);
+        }
+    }
+    let fresh = remembered.iter().filter(|r| r.is_none()).count();
+    let entries_match = spans.is_some() && feed.entries.len() == fresh;
+    let (mut parsed, outcomes) = convert::convert(feed, &read_text, ctx, taken);
+    let unchanged: Vec<&Seen> = remembered.iter().flatten().collect();
+    parsed.duplicates += unchanged
+        .iter()
+        .filter(|s| s.fate == Fate::Duplicate)
+        .count();
+    let unchanged_skipped = unchanged.iter().filter(|s| s.fate == Fate::Skipped).count();
+    let mut item_entries = Vec::with_capacity(parsed.items.len());
+    let memory = entries_match.then(|| {
+        let mut outcomes = outcomes.into_iter();
+        let entries = digests
+            .iter()
+            .zip(&remembered)
+            .enumerate()
+            .map(|(place, (&digest, seen))| match seen {
+                Some(seen) => *seen,
+                None => match outcomes.next().flatten() {
+                    Some((key, link)) => {
+                        item_entries.push(place);
+                        Seen {
+                            digest,
+                            key,
+                            link,
+                            fate: Fate::Stored,
+                        }
+                    }
+                    None => Seen {
+                        digest,
+                        key: 0,
+                        link: 0,
+                        fate: Fate::Duplicate,
+                    },
+                },
+            })
+            .collect();
+        Memory { salt, entries }
+    });
+    if memory.is_none() {
+        // Items without entries to note against: `apply` still needs one place per item.
+        item_entries = vec![0; parsed.items.len()];
+    }
+    Ok(Remembered {
+        parsed,
+        unchanged: unchanged.len(),
+        unchanged_skipped,
+        memory,
+        item_entries,
+    })
 }
 
 /// feed-rs on the repaired text. A document cut off mid-way still holds whole items: when the

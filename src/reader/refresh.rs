@@ -6,6 +6,7 @@ use super::fetcher::{FetchOutcome, Fetched, Fetcher};
 use super::filter::Rules;
 use super::parser::{self, ParseContext};
 use super::schedule::{self, Outcome};
+use super::skim::Memory;
 use crate::config::Config;
 use crate::model::NewItem;
 use crate::storage::{FeedRow, FeedUpdate, Store, StoreCounts};
@@ -232,11 +233,15 @@ impl Refresher {
         };
         let body = std::mem::take(&mut fetched.body);
         let rules = Rules::for_feed(&self.config, &feed.id);
-        // Parsing, sanitising and matching the rules are CPU work: off the async workers.
-        let (mut parsed, skipped) = tokio::task::spawn_blocking(move || {
-            parser::parse(&body, &ctx).map(|mut parsed| {
-                let skipped = rules.apply(&mut parsed.items);
-                (parsed, skipped)
+        let known = feed.entry_memory.as_deref().and_then(Memory::from_bytes);
+        // Parsing, sanitising and matching the rules are CPU work: off the async workers. Only
+        // the entries the last stored document did not hold unchanged are read.
+        let (mut parsed, skipped, fresh_skipped, memory) = tokio::task::spawn_blocking(move || {
+            let salt = parser::salt(&ctx, rules.text());
+            parser::parse_remembering(&body, &ctx, known.as_ref(), salt).map(|mut read| {
+                let skipped = read.apply(|item| rules.admits(item));
+                let fresh_skipped = skipped - read.unchanged_skipped;
+                (read.parsed, skipped, fresh_skipped, read.memory)
             })
         })
         .await
@@ -246,8 +251,8 @@ impl Refresher {
             retry_after: None,
             message: format!("parse error: {e}"),
         })?;
-        if skipped > 0 {
-            metrics::counter!("tinbao_items_skipped_total").increment(skipped as u64);
+        if fresh_skipped > 0 {
+            metrics::counter!("tinbao_items_skipped_total").increment(fresh_skipped as u64);
         }
         parsed.items = self.signed(&feed.id, parsed.items).await?;
         let items_last_week = self
@@ -280,6 +285,7 @@ impl Refresher {
             ttl,
             source_updated: parsed.updated,
             skipped,
+            entry_memory: Some(memory.map(|m| m.to_bytes())),
         };
         let counts = self
             .store

@@ -19,6 +19,8 @@ pub struct FeedRow {
     /// The feed's RSS `<ttl>` from its last parsed document: a lower bound even on a 304.
     pub ttl: Option<std::time::Duration>,
     pub next_poll_at: DateTime<Utc>,
+    /// What the last stored document's entries became (`reader::skim::Memory`, stored form).
+    pub entry_memory: Option<Vec<u8>>,
 }
 
 /// The result of one poll, written on the feed's row.
@@ -40,6 +42,8 @@ pub struct FeedUpdate {
     pub source_updated: Option<DateTime<Utc>>,
     /// Items of the parsed document that the skip/keep rules left out.
     pub skipped: usize,
+    /// `Some` when a document was read: its entry memory, or `Some(None)` to forget it.
+    pub entry_memory: Option<Option<Vec<u8>>>,
 }
 
 /// A feed's state, as `tinbao feeds` shows it.
@@ -83,6 +87,7 @@ impl Store {
                         etag = CASE WHEN feeds.url = excluded.url THEN feeds.etag END,
                         last_modified = CASE WHEN feeds.url = excluded.url THEN feeds.last_modified END,
                         body_hash = CASE WHEN feeds.url = excluded.url THEN feeds.body_hash END,
+                        entry_memory = CASE WHEN feeds.url = excluded.url THEN feeds.entry_memory END,
                         next_poll_at = CASE WHEN feeds.url = excluded.url THEN feeds.next_poll_at ELSE 0 END,
                         moved_to = CASE WHEN feeds.url = excluded.url THEN feeds.moved_to END,
                         url = excluded.url, category = excluded.category, province = excluded.province,
@@ -108,7 +113,7 @@ impl Store {
     pub async fn due_feeds(&self, now: DateTime<Utc>, all: bool) -> anyhow::Result<Vec<FeedRow>> {
         on_pool!(self, |pool| {
             let rows = sqlx::query(Db::sql(
-                "SELECT id, url, etag, last_modified, body_hash, error_count, ttl_seconds, next_poll_at FROM feeds
+                "SELECT id, url, etag, last_modified, body_hash, error_count, ttl_seconds, next_poll_at, entry_memory FROM feeds
                  WHERE active = TRUE AND (?1 OR next_poll_at <= ?2) ORDER BY next_poll_at, id",
             ))
             .bind(all)
@@ -139,7 +144,7 @@ impl Store {
                     WHERE active = TRUE AND (?3 OR next_poll_at <= ?4)
                       AND (lease_until IS NULL OR lease_until < ?4)
                     ORDER BY next_poll_at, id LIMIT ?5 /*FOR UPDATE SKIP LOCKED*/)
-                 RETURNING id, url, etag, last_modified, body_hash, error_count, ttl_seconds, next_poll_at",
+                 RETURNING id, url, etag, last_modified, body_hash, error_count, ttl_seconds, next_poll_at, entry_memory",
             ))
             .bind(self.owner())
             .bind(self.lease_until(now))
@@ -361,5 +366,6 @@ fn feed_row(r: &impl super::AnyRow) -> anyhow::Result<FeedRow> {
             .col::<Option<i64>>("ttl_seconds")?
             .map(|s| std::time::Duration::from_secs(s.max(0) as u64)),
         next_poll_at: time(r.col("next_poll_at")?),
+        entry_memory: r.col("entry_memory")?,
     })
 }

@@ -399,6 +399,7 @@ pub(super) async fn write_success(
             body_hash = COALESCE(?7, body_hash), title = COALESCE(?8, title), site_url = COALESCE(?9, site_url),
             format = COALESCE(?10, format), moved_to = ?11, ttl_seconds = ?12,
             source_updated_at = COALESCE(?14, source_updated_at), last_skipped = ?15,
+            entry_memory = CASE WHEN ?16 THEN ?17 ELSE entry_memory END,
             lease_until = CASE WHEN lease_owner = ?13 THEN NULL ELSE lease_until END,
             lease_owner = NULLIF(lease_owner, ?13)
          WHERE id = ?1",
@@ -418,6 +419,8 @@ pub(super) async fn write_success(
     .bind(owner)
     .bind(u.source_updated.map(secs))
     .bind(u.skipped as i64)
+    .bind(u.entry_memory.is_some())
+    .bind(u.entry_memory.clone().flatten())
     .execute(tx)
     .await?;
     Ok(())

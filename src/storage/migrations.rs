@@ -68,6 +68,11 @@ pub(super) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "story index",
         include_str!("../../migrations/sqlite/0012_story_index.sql"),
     ),
+    (
+        13,
+        "entry memory",
+        include_str!("../../migrations/sqlite/0013_entry_memory.sql"),
+    ),
 ];
 
 pub(super) const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -130,6 +135,11 @@ pub(super) const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         12,
         "story index",
         include_str!("../../migrations/postgres/0012_story_index.sql"),
+    ),
+    (
+        13,
+        "entry memory",
+        include_str!("../../migrations/postgres/0013_entry_memory.sql"),
     ),
 ];
 

@@ -261,3 +261,110 @@ fn no_person_field_neighbour_panics_the_parser() {
         }
     }
 }
+
+fn entry(n: u32, title: &str) -> String {
+    format!(
+        "<item><title>{title}</title><link>https://baolaocai.vn/tin/{n}.html</link><guid>tin-{n}</guid>\
+         <description>Bài {n} về Bát Xát.</description><pubDate>Sat, 28 Nov 2026 0{}:00:00 +0700</pubDate></item>",
+        n % 10
+    )
+}
+
+/// What a whole read gives for the items with these keys.
+fn whole(doc: &str, keys: &[String]) -> Vec<NewItem> {
+    let mut items = parse(doc.as_bytes(), &ctx()).unwrap().items;
+    items.retain(|i| keys.contains(&i.key));
+    items
+}
+
+#[test]
+fn a_changed_document_is_read_for_its_new_and_edited_entries_only() {
+    let first = rss(&(1..=5)
+        .map(|n| entry(n, &format!("Tin {n}")))
+        .collect::<String>());
+    let salt = salt(&ctx(), "");
+    let read = parse_remembering(first.as_bytes(), &ctx(), None, salt).unwrap();
+    assert_eq!((read.parsed.items.len(), read.unchanged), (5, 0));
+    let memory = read.memory.expect("entries told apart");
+    assert_eq!(memory.entries.len(), 5);
+
+    // Two new entries on top, entry 3 edited, entry 5 gone.
+    let second = rss(&format!(
+        "{}{}{}{}{}{}",
+        entry(7, "Tin 7"),
+        entry(6, "Tin 6"),
+        entry(1, "Tin 1"),
+        entry(2, "Tin 2"),
+        entry(3, "Tin 3 (cập nhật)"),
+        entry(4, "Tin 4")
+    ));
+    let again = parse_remembering(second.as_bytes(), &ctx(), Some(&memory), salt).unwrap();
+    let keys: Vec<String> = again.parsed.items.iter().map(|i| i.key.clone()).collect();
+    assert_eq!(keys, ["g:tin-7", "g:tin-6", "g:tin-3"]);
+    assert_eq!(again.unchanged, 3);
+    // The items read are exactly what reading the whole document makes of them.
+    assert_eq!(again.parsed.items, whole(&second, &keys));
+    assert_eq!(again.parsed.title.as_deref(), Some("Báo Lào Cai"));
+    let next = again.memory.expect("remembered");
+    assert_eq!(next.entries.len(), 6, "the gone entry is forgotten");
+
+    // Another salt (the rules changed, a new version): everything is read again.
+    let other = parse_remembering(second.as_bytes(), &ctx(), Some(&next), salt ^ 1).unwrap();
+    assert_eq!((other.parsed.items.len(), other.unchanged), (6, 0));
+    // The same document again: nothing to read.
+    let same = parse_remembering(second.as_bytes(), &ctx(), Some(&next), salt).unwrap();
+    assert_eq!((same.parsed.items.len(), same.unchanged), (0, 6));
+}
+
+#[test]
+fn remembered_entries_keep_their_fate_and_identity() {
+    let salt = salt(&ctx(), "skip quảng cáo");
+    let first = rss(&format!(
+        "{}{}{}",
+        entry(1, "Tin 1"),
+        entry(2, "quảng cáo"),
+        entry(1, "Tin 1")
+    ));
+    let mut read = parse_remembering(first.as_bytes(), &ctx(), None, salt).unwrap();
+    assert_eq!(read.parsed.duplicates, 1);
+    assert_eq!(read.apply(|i| !i.title.contains("quảng cáo")), 1);
+    assert_eq!(read.parsed.items.len(), 1);
+    let memory = read.memory.unwrap();
+    let fates: Vec<Fate> = memory.entries.iter().map(|e| e.fate).collect();
+    assert_eq!(fates, [Fate::Stored, Fate::Skipped, Fate::Duplicate]);
+
+    // A new entry that reuses a remembered entry's GUID with another link is a story of its
+    // own under its link, not an edit of the old one; the skipped and repeated entries are
+    // still counted though not read.
+    let reused = entry(1, "Tin khác").replace("/tin/1.html", "/tin/9.html");
+    let second = rss(&format!(
+        "{reused}{}{}{}",
+        entry(1, "Tin 1"),
+        entry(2, "quảng cáo"),
+        entry(1, "Tin 1")
+    ));
+    let mut again = parse_remembering(second.as_bytes(), &ctx(), Some(&memory), salt).unwrap();
+    assert_eq!(again.apply(|i| !i.title.contains("quảng cáo")), 1);
+    assert_eq!(again.parsed.duplicates, 1);
+    let keys: Vec<&str> = again.parsed.items.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(keys, ["l:https://baolaocai.vn/tin/9.html"]);
+}
+
+#[test]
+fn a_memory_that_does_not_fit_the_document_costs_a_whole_read() {
+    let doc = rss(&(1..=3).map(|n| entry(n, "Tin")).collect::<String>());
+    let salt = salt(&ctx(), "");
+    let memory = parse_remembering(doc.as_bytes(), &ctx(), None, salt)
+        .unwrap()
+        .memory
+        .unwrap();
+    // An entry whose cut leaves a document feed-rs refuses is not assumed: read whole.
+    let broken = doc.replace("<channel>", "<channel><item><title>x</title></item>");
+    let read = parse_remembering(broken.as_bytes(), &ctx(), Some(&memory), salt).unwrap();
+    assert_eq!(read.parsed.items.len() + read.unchanged, 4);
+    // JSON Feed has no entries to tell apart: always read whole, nothing remembered.
+    let json = r#"{"version":"https://jsonfeed.org/version/1.1","title":"T","items":[{"id":"1","content_text":"Bát Xát"}]}"#;
+    let read = parse_remembering(json.as_bytes(), &ctx(), Some(&memory), salt).unwrap();
+    assert_eq!(read.parsed.items.len(), 1);
+    assert!(read.memory.is_none());
+}
