@@ -109,7 +109,7 @@ fn remember(input: &[u8]) {
     let (Ok(text), Ok(whole)) = (std::str::from_utf8(input), parser::parse(input, &ctx)) else {
         return;
     };
-    let Some(spans) = skim::entry_spans(&text) else {
+    let Some(spans) = skim::entry_spans(text) else {
         return;
     };
     let Some(first) = spans.first() else {
