@@ -2,9 +2,10 @@
 //! document read without writing anything.
 
 use super::open_store;
-use crate::config::Config;
+use crate::config::{Config, HtmlSelectors};
 use crate::model::Validators;
 use crate::reader::fetcher::{FetchOutcome, Fetcher};
+use crate::reader::html_source;
 use crate::reader::parser::{self, ParseContext, ParsedFeed};
 use crate::reader::refresh::Refresher;
 use anyhow::Context;
@@ -81,7 +82,19 @@ pub async fn feeds(config: Arc<Config>, json: bool) -> anyhow::Result<i32> {
 }
 
 /// `tinbao inspect`: fetch (or read) and parse one feed, print what tinbao would store.
-pub async fn inspect(config_path: &Path, source: &str, json: bool) -> anyhow::Result<i32> {
+pub async fn inspect(
+    config_path: &Path,
+    source: &str,
+    json: bool,
+    html: &[String],
+) -> anyhow::Result<i32> {
+    let selectors = match html_selectors(html) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tinbao inspect: {e}");
+            return Ok(2);
+        }
+    };
     // The operator's config if there is one (User-Agent, limits, timezone), else the defaults.
     let config = if config_path.exists() {
         Config::load(config_path).map_err(|e| anyhow::anyhow!("{e}"))?
@@ -112,7 +125,10 @@ pub async fn inspect(config_path: &Path, source: &str, json: bool) -> anyhow::Re
         timezone: config.digest.timezone,
         now,
     };
-    let feed = parser::parse(&bytes, &ctx)?;
+    let feed = match &selectors {
+        Some(s) => html_source::extract(&bytes, &ctx, s)?,
+        None => parser::parse(&bytes, &ctx)?,
+    };
     let mut out = std::io::stdout().lock();
     if json {
         serde_json::to_writer_pretty(&mut out, &inspect_json(&feed))?;
@@ -143,6 +159,41 @@ pub async fn inspect(config_path: &Path, source: &str, json: bool) -> anyhow::Re
         }
     }
     Ok(0)
+}
+
+/// `--html KEY=SELECTOR` arguments as selectors (`None` without any); an unknown key, a missing
+/// `item`, `title` or `link`, or a selector that does not parse is refused with its reason.
+fn html_selectors(args: &[String]) -> anyhow::Result<Option<HtmlSelectors>> {
+    if args.is_empty() {
+        return Ok(None);
+    }
+    let mut map = std::collections::BTreeMap::new();
+    for arg in args {
+        let Some((key, selector)) = arg.split_once('=') else {
+            anyhow::bail!(
+                "--html {arg:?}: expected KEY=SELECTOR (item, title, link, date, summary)"
+            );
+        };
+        let key = key.trim();
+        if !["item", "title", "link", "date", "summary"].contains(&key) {
+            anyhow::bail!("--html {arg:?}: unknown key {key:?} (item, title, link, date, summary)");
+        }
+        if let Some(e) = html_source::selector_error(selector.trim()) {
+            anyhow::bail!("--html {key}={selector:?}: {e}");
+        }
+        map.insert(key, selector.trim().to_string());
+    }
+    let mut need = |key: &str| {
+        map.remove(key)
+            .ok_or_else(|| anyhow::anyhow!("--html needs {key}=SELECTOR too"))
+    };
+    Ok(Some(HtmlSelectors {
+        item: need("item")?,
+        title: need("title")?,
+        link: need("link")?,
+        date: map.remove("date"),
+        summary: map.remove("summary"),
+    }))
 }
 
 /// The documented shape of `inspect --json`.

@@ -79,10 +79,15 @@ pub enum Command {
     },
     /// Fetch and parse one feed (URL or file) without writing anything.
     Inspect {
-        /// An http(s) URL or a path to a feed file.
+        /// An http(s) URL or a path to a feed file (or, with --html, a page).
         source: String,
         #[arg(long)]
         json: bool,
+        /// Read SOURCE as a section page with CSS selectors, as `kind = "html"` does:
+        /// `--html 'item=article.story' --html 'title=h3' --html 'link=h3 a'` (also `date=`,
+        /// `summary=`).
+        #[arg(long, value_name = "KEY=SELECTOR")]
+        html: Vec<String>,
     },
     /// Manage subscribers (the operator's side; subscribers also sign up on the web).
     Subscribers {

@@ -117,6 +117,20 @@ pub struct FeedSource {
     /// category's rules (`reader::filter`).
     pub skip: Option<String>,
     pub keep: Option<String>,
+    /// `kind = "html"`: the URL is a section page, read with these selectors
+    /// (`reader::html_source`) instead of as a feed document.
+    pub html: Option<HtmlSelectors>,
+}
+
+/// The CSS selectors that read a section page as a source (checked when the config is loaded):
+/// `item` on the page, the rest inside each item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HtmlSelectors {
+    pub item: String,
+    pub title: String,
+    pub link: String,
+    pub date: Option<String>,
+    pub summary: Option<String>,
 }
 
 /// One problem found in a config file, located in the file where possible.

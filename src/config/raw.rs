@@ -105,4 +105,16 @@ pub struct RawFeed {
     pub enabled: Option<bool>,
     pub skip: Option<S<String>>,
     pub keep: Option<S<String>>,
+    pub kind: Option<S<String>>,
+    pub html: Option<S<RawHtml>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHtml {
+    pub item: S<String>,
+    pub title: S<String>,
+    pub link: S<String>,
+    pub date: Option<S<String>>,
+    pub summary: Option<S<String>>,
 }

@@ -429,9 +429,77 @@ impl Validator<'_> {
                 enabled: f.enabled.unwrap_or(true),
                 skip: self.rule(f.skip.as_ref(), "skip"),
                 keep: self.rule(f.keep.as_ref(), "keep"),
+                html: self.html(id, f.kind.as_ref(), f.html.as_ref()),
             });
         }
         out
+    }
+
+    /// `kind` and its `html` selectors: a section page needs `item`, `title` and `link`, each
+    /// a CSS selector that parses; a feed document has no selectors.
+    fn html(
+        &mut self,
+        id: &str,
+        kind: Option<&S<String>>,
+        html: Option<&S<raw::RawHtml>>,
+    ) -> Option<HtmlSelectors> {
+        match (kind.map(|k| k.get_ref().as_str()), html) {
+            (None | Some("feed"), None) => None,
+            (Some("html"), Some(h)) => {
+                let h = h.get_ref();
+                let mut ok = true;
+                let mut check = |this: &mut Self, name: &str, value: &S<String>| {
+                    if let Some(e) = crate::reader::html_source::selector_error(value.get_ref()) {
+                        this.problem(
+                            value,
+                            format!("html.{name} selector {:?}: {e}", value.get_ref()),
+                        );
+                        ok = false;
+                    }
+                };
+                check(self, "item", &h.item);
+                check(self, "title", &h.title);
+                check(self, "link", &h.link);
+                if let Some(d) = &h.date {
+                    check(self, "date", d);
+                }
+                if let Some(d) = &h.summary {
+                    check(self, "summary", d);
+                }
+                ok.then(|| HtmlSelectors {
+                    item: h.item.get_ref().trim().to_string(),
+                    title: h.title.get_ref().trim().to_string(),
+                    link: h.link.get_ref().trim().to_string(),
+                    date: h.date.as_ref().map(|d| d.get_ref().trim().to_string()),
+                    summary: h.summary.as_ref().map(|d| d.get_ref().trim().to_string()),
+                })
+            }
+            (Some("html"), None) => {
+                let k = kind.expect("matched Some");
+                self.problem(
+                    k,
+                    format!(
+                        "feed {id:?} has kind = \"html\" but no html = {{ item = \"…\", title = \"…\", link = \"…\" }}"
+                    ),
+                );
+                None
+            }
+            (None | Some("feed"), Some(h)) => {
+                self.problem(
+                    h,
+                    format!("feed {id:?} has html selectors but not kind = \"html\""),
+                );
+                None
+            }
+            (Some(other), _) => {
+                let k = kind.expect("matched Some");
+                self.problem(
+                    k,
+                    format!("feed kind {other:?} is unknown (\"feed\" or \"html\")"),
+                );
+                None
+            }
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! `parser` turns bytes into items through one chain, `decode` -> `repair` -> feed-rs ->
 //! `convert`, with `normalize` holding the text, link and date rules; `skim` remembers what a
 //! stored document's entries became, so a changed one is read for its new entries only;
+//! `html_source` reads a section page without a feed through the operator's CSS selectors;
 //! `filter` applies the operator's skip/keep rules; `schedule` decides the next poll; and
 //! `refresh` runs the one fetch -> parse -> filter -> store sequence.
 
@@ -11,6 +12,7 @@ mod convert;
 pub mod decode;
 pub mod fetcher;
 pub mod filter;
+pub mod html_source;
 pub mod normalize;
 pub mod parser;
 pub mod refresh;

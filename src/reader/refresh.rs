@@ -4,6 +4,7 @@
 
 use super::fetcher::{FetchOutcome, Fetched, Fetcher};
 use super::filter::Rules;
+use super::html_source;
 use super::parser::{self, ParseContext};
 use super::schedule::{self, Outcome};
 use super::skim::Memory;
@@ -234,9 +235,22 @@ impl Refresher {
         let body = std::mem::take(&mut fetched.body);
         let rules = Rules::for_feed(&self.config, &feed.id);
         let known = feed.entry_memory.as_deref().and_then(Memory::from_bytes);
+        let html = self
+            .config
+            .feeds
+            .iter()
+            .find(|f| f.id == feed.id)
+            .and_then(|f| f.html.clone());
         // Parsing, sanitising and matching the rules are CPU work: off the async workers. Only
         // the entries the last stored document did not hold unchanged are read.
         let (mut parsed, skipped, fresh_skipped, memory) = tokio::task::spawn_blocking(move || {
+            if let Some(selectors) = html {
+                // A section page: read whole with the operator's selectors.
+                return html_source::extract(&body, &ctx, &selectors).map(|mut parsed| {
+                    let skipped = rules.apply(&mut parsed.items);
+                    (parsed, skipped, skipped, None)
+                });
+            }
             let salt = parser::salt(&ctx, rules.text());
             parser::parse_remembering(&body, &ctx, known.as_ref(), salt).map(|mut read| {
                 let skipped = read.apply(|item| rules.admits(item));
