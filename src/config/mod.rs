@@ -4,6 +4,7 @@
 //! are applied between the two layers. The config is passed around as a value, never global.
 
 mod raw;
+pub mod sites;
 pub mod units;
 mod validate;
 
@@ -32,6 +33,9 @@ pub struct Config {
     pub categories: Vec<Category>,
     pub provinces: Vec<Province>,
     pub feeds: Vec<FeedSource>,
+    /// Article-body rules per site for `full_text = true`: the operator's `full_text.toml`
+    /// beside the config first, then the shipped ones (`config::sites`).
+    pub sites: Vec<sites::SiteRule>,
 }
 
 #[derive(Debug, Clone)]
@@ -95,6 +99,8 @@ pub struct Category {
     /// Filter rules for every feed of the category (see `FeedSource::skip`).
     pub skip: Option<String>,
     pub keep: Option<String>,
+    /// Full text for every feed of the category, unless a feed says otherwise.
+    pub full_text: Option<FullText>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +126,21 @@ pub struct FeedSource {
     /// `kind = "html"`: the URL is a section page, read with these selectors
     /// (`reader::html_source`) instead of as a feed document.
     pub html: Option<HtmlSelectors>,
+    /// `full_text = true | false | "selector"` as written on the feed (`None`: the category's).
+    /// Use `Config::full_text` for the setting that applies.
+    pub full_text: Option<FullText>,
+}
+
+/// How an item's article page is read for its body (`reader::article`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FullText {
+    /// `full_text = false`: the feed's own text (overrides a category's setting).
+    Off,
+    /// `full_text = true`: the site's rule from the shipped or the operator's rules file, else
+    /// readability-style extraction.
+    Auto,
+    /// `full_text = "CSS selector"`: the elements it matches, in page order.
+    Selector(String),
 }
 
 /// The CSS selectors that read a section page as a source (checked when the config is loaded):
@@ -186,7 +207,14 @@ impl Config {
                 message: format!("cannot read: {e}"),
             }],
         })?;
-        Config::parse(&text, path, &|name| std::env::var(name).ok())
+        let mut config = Config::parse(&text, path, &|name| std::env::var(name).ok())?;
+        config.sites = sites::load(&config.base_dir().join("full_text.toml"))?;
+        Ok(config)
+    }
+
+    /// The article-body rule for a host, if a site rule covers it.
+    pub fn site_rule(&self, host: &str) -> Option<&sites::SiteRule> {
+        self.sites.iter().find(|r| r.covers(host))
     }
 
     /// Validates config text; `env` supplies overrides (tests pass a closure over a map).
@@ -226,6 +254,17 @@ impl Config {
                 problems: v.problems,
             })
         }
+    }
+
+    /// The full-text setting that applies to a feed: its own, else its category's; `None` when
+    /// its items keep the feed's text.
+    pub fn full_text(&self, feed_id: &str) -> Option<&FullText> {
+        let feed = self.feeds.iter().find(|f| f.id == feed_id)?;
+        let setting = feed
+            .full_text
+            .as_ref()
+            .or_else(|| self.category(&feed.category)?.full_text.as_ref())?;
+        (*setting != FullText::Off).then_some(setting)
     }
 
     pub fn category(&self, slug: &str) -> Option<&Category> {

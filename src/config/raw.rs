@@ -85,6 +85,15 @@ pub struct RawCategory {
     pub title: S<String>,
     pub skip: Option<S<String>>,
     pub keep: Option<S<String>>,
+    pub full_text: Option<S<RawFullText>>,
+}
+
+/// `full_text = true | false | "CSS selector"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawFullText {
+    On(bool),
+    Selector(String),
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,6 +116,7 @@ pub struct RawFeed {
     pub keep: Option<S<String>>,
     pub kind: Option<S<String>>,
     pub html: Option<S<RawHtml>>,
+    pub full_text: Option<S<RawFullText>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -118,3 +118,39 @@ fn line_col_counts_characters_not_bytes() {
         (2, 5)
     );
 }
+
+#[test]
+fn full_text_is_set_per_category_and_overridden_per_feed() {
+    let text = format!(
+        "{GOOD}full_text = \"div.noi-dung\"\n\n\
+         [[category]]\nslug = \"kinh-te\"\ntitle = \"Kinh tế\"\nfull_text = true\n\n\
+         [[feed]]\nid = \"lc-kinh-te\"\nurl = \"https://baolaocai.vn/rss/kinh-te.rss\"\ncategory = \"kinh-te\"\n\n\
+         [[feed]]\nid = \"lc-kinh-te-2\"\nurl = \"https://baolaocai.vn/rss/kt2.rss\"\ncategory = \"kinh-te\"\nfull_text = false\n"
+    );
+    let c = parse(&text).expect("valid");
+    assert_eq!(
+        c.full_text("baolaocai-thoi-su"),
+        Some(&FullText::Selector("div.noi-dung".into()))
+    );
+    assert_eq!(c.full_text("lc-kinh-te"), Some(&FullText::Auto));
+    assert_eq!(c.full_text("lc-kinh-te-2"), None);
+    assert!(
+        c.site_rule("vnexpress.net").is_some(),
+        "the shipped rules are read"
+    );
+}
+
+#[test]
+fn a_broken_full_text_selector_is_refused_at_its_line() {
+    let err = parse(&format!("{GOOD}full_text = \"div..x\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("feeds.toml:18:13: full_text selector \"div..x\": not a valid CSS selector"),
+        "{err}"
+    );
+    let err = parse(&format!("{GOOD}full_text = \" \"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("empty selector"), "{err}");
+}

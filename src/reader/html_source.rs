@@ -15,10 +15,21 @@ use std::collections::HashSet;
 
 /// Why a selector is refused (for `tinbao check`): scraper's reason, in a line.
 pub fn selector_error(selector: &str) -> Option<String> {
-    match Selector::parse(selector) {
-        Ok(_) => None,
-        Err(e) => Some(format!("{e}")),
-    }
+    parse_selector(selector).err()
+}
+
+/// A CSS selector, or why it is not one in a line (scraper's text for some errors is an
+/// apology over two lines; its last line names the problem).
+pub fn parse_selector(selector: &str) -> Result<Selector, String> {
+    Selector::parse(selector).map_err(|e| {
+        let text = e.to_string();
+        match text.lines().last() {
+            Some(last) if text.contains("report this") => {
+                format!("not a valid CSS selector ({})", last.trim())
+            }
+            _ => text.replace('\n', " "),
+        }
+    })
 }
 
 struct Compiled {
@@ -209,7 +220,7 @@ fn href_of(el: ElementRef<'_>) -> Option<&str> {
 }
 
 /// The charset an HTML page declares in a `<meta>` (`charset="…"` or `content="…; charset=…"`).
-fn meta_charset(head: &[u8]) -> Option<String> {
+pub(super) fn meta_charset(head: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(head).to_ascii_lowercase();
     let at = text.find("charset=")? + "charset=".len();
     let value: String = text[at..]

@@ -7,6 +7,7 @@
 //! `refresh` runs the one fetch -> parse -> filter -> store sequence.
 
 mod addresses;
+pub mod article;
 mod clustering;
 mod convert;
 pub mod decode;

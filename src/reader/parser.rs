@@ -271,7 +271,7 @@ fn parse_guarded(text: &str, ctx: &ParseContext) -> Result<model::Feed, ParseErr
 /// Panics caught while a document is parsed, kept from the process's panic output: the default
 /// hook would print a backtrace to stderr for a panic that is already handled as the document's
 /// error. Panics anywhere else reach the previous hook as before.
-mod quiet_panics {
+pub(super) mod quiet_panics {
     use std::cell::{Cell, RefCell};
     use std::sync::Once;
 
@@ -281,7 +281,7 @@ mod quiet_panics {
     }
 
     /// Runs `f`; a panic inside it becomes `Err(its message)`.
-    pub(super) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
         static HOOK: Once = Once::new();
         HOOK.call_once(|| {
             let previous = std::panic::take_hook();
