@@ -9,6 +9,7 @@ mod conformance;
 mod daemon;
 mod digest;
 mod filters;
+mod full_text;
 mod html_sources;
 mod ingest;
 mod instances;

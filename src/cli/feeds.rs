@@ -65,6 +65,17 @@ pub async fn feeds(config: Arc<Config>, json: bool) -> anyhow::Result<i32> {
         if let Some(moved) = &s.moved_to {
             error = format!("moved permanently to {moved}; update feeds.toml {error}");
         }
+        if s.articles_pending + s.articles_given_up > 0 {
+            let last = s
+                .article_error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
+            error = format!(
+                "{error} [full text: {} pages pending, {} given up{last}]",
+                s.articles_pending, s.articles_given_up
+            );
+        }
         writeln!(
             out,
             "{:<28} {:>6} {:>6} {:>7} {:<11} {:<11} {:>4}  {}",

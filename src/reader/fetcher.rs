@@ -16,6 +16,8 @@ use tokio::sync::Semaphore;
 use url::Url;
 
 const MAX_REDIRECTS: usize = 5;
+/// What an article page is asked for as.
+const PAGE_ACCEPT: &str = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5";
 const ACCEPT: &str = "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5";
 
 /// What a successful fetch produced.
@@ -140,7 +142,8 @@ impl Fetcher {
             .acquire_owned()
             .await
             .map_err(|e| FetchError::Other(e.to_string()))?;
-        match tokio::time::timeout(self.timeout, self.fetch_following(url, validators)).await {
+        let exchange = self.fetch_following(url, validators, ACCEPT);
+        match tokio::time::timeout(self.timeout, exchange).await {
             // The client's own timer is the same limit: report it, not reqwest's blank one.
             Ok(Err(FetchError::Timeout(_))) => Err(FetchError::Timeout(self.timeout)),
             Ok(result) => result,
@@ -148,16 +151,34 @@ impl Fetcher {
         }
     }
 
+    /// Fetches a web page (an article, for its full text) under the same limits as a feed:
+    /// the host's concurrency, the timeout, the body cap and the redirect rules.
+    pub async fn fetch_page(&self, url: &Url) -> Result<Fetched, FetchError> {
+        let semaphore = self.host_permit_source(url);
+        let _permit = semaphore
+            .acquire_owned()
+            .await
+            .map_err(|e| FetchError::Other(e.to_string()))?;
+        let none = Validators::default();
+        let exchange = self.fetch_following(url, &none, PAGE_ACCEPT);
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(Ok(FetchOutcome::Body(page) | FetchOutcome::NotModified(page))) => Ok(page),
+            Ok(Err(FetchError::Timeout(_))) | Err(_) => Err(FetchError::Timeout(self.timeout)),
+            Ok(Err(e)) => Err(e),
+        }
+    }
+
     async fn fetch_following(
         &self,
         url: &Url,
         validators: &Validators,
+        accept: &'static str,
     ) -> Result<FetchOutcome, FetchError> {
         let mut current = url.clone();
         let mut visited = HashSet::from([current.clone()]);
         let mut all_permanent = true;
         for hop in 0..=MAX_REDIRECTS {
-            let response = self.request(&current, validators).await?;
+            let response = self.request(&current, validators, accept).await?;
             let status = response.status();
             if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
                 if hop == MAX_REDIRECTS {
@@ -184,8 +205,9 @@ impl Fetcher {
         &self,
         url: &Url,
         validators: &Validators,
+        accept: &'static str,
     ) -> Result<reqwest::Response, FetchError> {
-        let mut req = self.client.get(url.clone()).header(header::ACCEPT, ACCEPT);
+        let mut req = self.client.get(url.clone()).header(header::ACCEPT, accept);
         if let Some(etag) = &validators.etag {
             req = req.header(header::IF_NONE_MATCH, etag);
         }

@@ -3,7 +3,8 @@
 //! `convert`, with `normalize` holding the text, link and date rules; `skim` remembers what a
 //! stored document's entries became, so a changed one is read for its new entries only;
 //! `html_source` reads a section page without a feed through the operator's CSS selectors;
-//! `filter` applies the operator's skip/keep rules; `schedule` decides the next poll; and
+//! `filter` applies the operator's skip/keep rules; `full_text` reads teaser items' article
+//! pages for their body (`article`); `schedule` decides the next poll; and
 //! `refresh` runs the one fetch -> parse -> filter -> store sequence.
 
 mod addresses;
@@ -13,6 +14,7 @@ mod convert;
 pub mod decode;
 pub mod fetcher;
 pub mod filter;
+pub mod full_text;
 pub mod html_source;
 pub mod normalize;
 pub mod parser;

@@ -300,6 +300,7 @@ impl Refresher {
             source_updated: parsed.updated,
             skipped,
             entry_memory: Some(memory.map(|m| m.to_bytes())),
+            full_text: self.config.full_text(&feed.id).is_some(),
         };
         let counts = self
             .store

@@ -44,6 +44,8 @@ pub struct FeedUpdate {
     pub skipped: usize,
     /// `Some` when a document was read: its entry memory, or `Some(None)` to forget it.
     pub entry_memory: Option<Option<Vec<u8>>>,
+    /// The feed reads its items' article pages: new and edited items go on the article queue.
+    pub full_text: bool,
 }
 
 /// A feed's state, as `tinbao feeds` shows it.
@@ -65,6 +67,11 @@ pub struct FeedState {
     pub item_count: i64,
     /// Items the skip/keep rules left out of the last parsed document.
     pub skipped: i64,
+    /// Article pages (full text) still to be read, and those given up (their items keep the
+    /// feed's text); the newest error reading one.
+    pub articles_pending: i64,
+    pub articles_given_up: i64,
+    pub article_error: Option<String>,
 }
 
 impl Store {
@@ -224,7 +231,11 @@ impl Store {
             let rows = sqlx::query(Db::sql(
                 "SELECT f.id, f.url, f.category, f.province, COALESCE(f.configured_title, f.title) AS title, f.active,
                         f.last_fetch_at, f.last_success_at, f.last_status, f.last_error, f.error_count,
-                        f.next_poll_at, f.moved_to, f.last_skipped, (SELECT COUNT(*) FROM items i WHERE i.feed_id = f.id) AS item_count
+                        f.next_poll_at, f.moved_to, f.last_skipped, (SELECT COUNT(*) FROM items i WHERE i.feed_id = f.id) AS item_count,
+                        (SELECT COUNT(*) FROM article_queue q WHERE q.feed_id = f.id AND q.due_at IS NOT NULL) AS articles_pending,
+                        (SELECT COUNT(*) FROM article_queue q WHERE q.feed_id = f.id AND q.due_at IS NULL) AS articles_given_up,
+                        (SELECT q.last_error FROM article_queue q WHERE q.feed_id = f.id AND q.last_error IS NOT NULL
+                         ORDER BY q.item_id DESC LIMIT 1) AS article_error
                  FROM feeds f ORDER BY f.id",
             ))
             .fetch_all(pool)
@@ -249,6 +260,9 @@ impl Store {
                         moved_to: r.try_get("moved_to")?,
                         item_count: r.try_get("item_count")?,
                         skipped: r.try_get("last_skipped")?,
+                        articles_pending: r.try_get("articles_pending")?,
+                        articles_given_up: r.try_get("articles_given_up")?,
+                        article_error: r.try_get("article_error")?,
                     })
                 })
                 .collect()

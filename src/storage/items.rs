@@ -236,10 +236,22 @@ async fn write_poll(
         let (fresh, seen): (Vec<&NewItem>, Vec<&NewItem>) =
             chunk.iter().partition(|i| !known.contains_key(&i.key));
         counts.new += insert_items(&mut *tx, feed_id, &fresh, now).await?;
+        let mut articles: Vec<&str> = if update.full_text {
+            fresh.iter().map(|i| i.key.as_str()).collect()
+        } else {
+            Vec::new()
+        };
         for item in seen {
             if known.get(&item.key).and_then(|h| h.as_deref()) != Some(item.content_hash.as_str()) {
-                counts.updated += update_item(&mut *tx, feed_id, item, now).await?;
+                let changed = update_item(&mut *tx, feed_id, item, now).await?;
+                counts.updated += changed;
+                if changed > 0 && update.full_text {
+                    articles.push(&item.key);
+                }
             }
+        }
+        if !articles.is_empty() {
+            peers::articles::enqueue_articles(&mut *tx, feed_id, &articles, now).await?;
         }
     }
     write_success(&mut *tx, feed_id, update, owner).await?;

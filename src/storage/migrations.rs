@@ -73,6 +73,11 @@ pub(super) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "entry memory",
         include_str!("../../migrations/sqlite/0013_entry_memory.sql"),
     ),
+    (
+        14,
+        "article queue",
+        include_str!("../../migrations/sqlite/0014_article_queue.sql"),
+    ),
 ];
 
 pub(super) const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -140,6 +145,11 @@ pub(super) const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         13,
         "entry memory",
         include_str!("../../migrations/postgres/0013_entry_memory.sql"),
+    ),
+    (
+        14,
+        "article queue",
+        include_str!("../../migrations/postgres/0014_article_queue.sql"),
     ),
 ];
 

@@ -55,12 +55,14 @@ macro_rules! on_pool {
 
 /// Compiles helper functions twice, into modules `sqlite` and `postgres` of the calling file,
 /// with `Db` and `Conn` naming that database and its connection. Items meant for other files
-/// are `pub(in crate::storage)`.
+/// are `pub(in crate::storage)`, and reached from their twins as `peers::file::helper`.
 macro_rules! both_dialects {
     ($($item:item)*) => {
         pub(in crate::storage) mod sqlite {
             #[allow(unused_imports)]
             use super::*;
+            #[allow(unused_imports)]
+            use $crate::storage::peers::sqlite as peers;
             #[allow(dead_code)]
             type Db = ::sqlx::Sqlite;
             #[allow(dead_code)]
@@ -70,6 +72,8 @@ macro_rules! both_dialects {
         pub(in crate::storage) mod postgres {
             #[allow(unused_imports)]
             use super::*;
+            #[allow(unused_imports)]
+            use $crate::storage::peers::postgres as peers;
             #[allow(dead_code)]
             type Db = ::sqlx::Postgres;
             #[allow(dead_code)]
@@ -99,6 +103,7 @@ macro_rules! story_columns {
     };
 }
 
+mod articles;
 mod clusters;
 mod connect;
 mod dialect;
@@ -112,6 +117,17 @@ mod sent;
 mod stories;
 mod subscribers;
 
+/// Each dialect's helpers of other files, for `both_dialects!` bodies (`peers::articles::…`).
+mod peers {
+    pub(in crate::storage) mod sqlite {
+        pub(in crate::storage) use super::super::articles::sqlite as articles;
+    }
+    pub(in crate::storage) mod postgres {
+        pub(in crate::storage) use super::super::articles::postgres as articles;
+    }
+}
+
+pub use articles::{ArticleJob, MAX_ATTEMPTS};
 pub use clusters::{Assignment, ClusterRow};
 pub use digests::{DIGEST_TEXT_CHARS, DigestItem, NewDigest, PendingDigest};
 pub use feeds::{FeedRow, FeedState, FeedUpdate};

@@ -1,5 +1,5 @@
-//! One pass of the whole pipeline, for cron and systemd timers: poll, cluster, publish, digests,
-//! each stage a summary line on stdout. Every stage starts from what the database says is
+//! One pass of the whole pipeline, for cron and systemd timers: poll, full text, cluster, publish,
+//! digests, each stage a summary line on stdout. Every stage starts from what the database says is
 //! unfinished (unclustered items, feeds marked unpublished, digests pending), not from what this
 //! process did, so a pass killed at any point is completed by the next one.
 
@@ -69,6 +69,11 @@ pub async fn pass(store: &Store, config: Arc<Config>, all: bool) -> Pass {
             }
         }
         Err(e) => fail(&mut pass, "poll", e),
+    }
+
+    match refresher.fetch_full_texts().await {
+        Ok(summary) => println!("full text: {summary}"),
+        Err(e) => fail(&mut pass, "full text", e),
     }
 
     crate::seam::hold_before("cluster").await;

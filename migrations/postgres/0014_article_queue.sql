@@ -1,0 +1,13 @@
+-- PostgreSQL twin of migrations/sqlite/0014.
+-- Article pages to fetch for their full text (feeds with full_text on): one row per item whose
+-- feed text is a teaser, until its body is stored. due_at NULL: given up after its attempts
+-- (the item keeps its feed text; last_error says why).
+CREATE TABLE article_queue (
+    item_id    BIGINT PRIMARY KEY REFERENCES items (id) ON DELETE CASCADE,
+    feed_id    TEXT NOT NULL,
+    attempts   BIGINT NOT NULL DEFAULT 0,
+    due_at     BIGINT,
+    last_error TEXT
+);
+CREATE INDEX article_queue_due ON article_queue (due_at);
+CREATE INDEX article_queue_feed ON article_queue (feed_id);
