@@ -41,7 +41,12 @@ async fn async_command(config: &std::path::Path, command: Command) -> anyhow::Re
     match command {
         Command::Poll { once, all } => cli::poll(cli::load_config(config)?, once, all).await,
         Command::Feeds { json } => cli::feeds(cli::load_config(config)?, json).await,
-        Command::Inspect { source, json, html } => cli::inspect(config, &source, json, &html).await,
+        Command::Inspect {
+            source,
+            json,
+            html,
+            full_text,
+        } => cli::inspect(config, &source, json, &html, full_text.as_deref()).await,
         Command::Demo { dir, listen, once } => tinbao::demo::run(&dir, &listen, once).await,
         Command::Run { once: true, all } => {
             tinbao::worker::once::run(cli::load_config(config)?, all).await

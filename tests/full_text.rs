@@ -158,12 +158,40 @@ async fn teasers_get_their_article_and_each_bad_page_costs_only_its_item() {
         ),
     )
     .unwrap();
+    // A reader following the commune, which only the articles name.
+    let add = tinbao(
+        dir.path(),
+        &[
+            "subscribers",
+            "add",
+            "ban-doc@example.vn",
+            "--topic",
+            "query=\"Trịnh Tường\"",
+            "--schedule",
+            "immediate",
+        ],
+    )
+    .await;
+    assert_eq!(add.status.code(), Some(0), "{}", stdout(&add));
     let run = tinbao(dir.path(), &["run", "--once"]).await;
     let out = stdout(&run);
     assert_eq!(run.status.code(), Some(0), "{out}");
     assert!(
         out.contains("full text: 2 article bodies stored, 5 pages failed (0 given up)"),
         "{out}"
+    );
+    let digest = tinbao(dir.path(), &["digest", "--now", "--dry-run", "out"]).await;
+    assert_eq!(digest.status.code(), Some(0), "{}", stdout(&digest));
+    let mails: Vec<_> = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .map(|e| crate::support::smtp::ReceivedMail::parse(&e.unwrap().path()))
+        .collect();
+    assert_eq!(mails.len(), 1, "one digest");
+    let mail = mails[0].text.clone().unwrap_or_default();
+    assert!(mail.contains("Tin 1:") && mail.contains("Tin 5:"), "{mail}");
+    assert!(
+        !mail.contains("Tin 2:") && !mail.contains("Tin 8:"),
+        "teasers do not match: {mail}"
     );
 
     // The article's own words are what the item says now; the feed's teaser is not lost.
@@ -329,4 +357,43 @@ async fn the_article_queue_works_alike_on_both_databases() {
         other.close().await;
     })
     .await;
+}
+
+/// `tinbao inspect URL --full-text [SELECTOR]` shows an operator what a feed with full text on
+/// would store for one page, from an empty folder.
+#[tokio::test]
+async fn inspect_reads_one_article_page_as_full_text_would() {
+    let fixtures = FixtureServer::start().await;
+    fixtures.set("/bai/1.html", page(article(1), "text/html; charset=utf-8"));
+    let dir = tempfile::tempdir().unwrap();
+    let url = fixtures.url("/bai/1.html");
+    let auto = tinbao(dir.path(), &["inspect", &url, "--full-text"]).await;
+    let out = stdout(&auto);
+    assert_eq!(auto.status.code(), Some(0), "{out}");
+    assert!(out.contains("body found by readability"), "{out}");
+    assert!(
+        out.contains("xã Trịnh Tường") && !out.contains("Trang chủ"),
+        "{out}"
+    );
+
+    let picked = tinbao(
+        dir.path(),
+        &["inspect", &url, "--full-text", ".lien-quan", "--json"],
+    )
+    .await;
+    assert_eq!(picked.status.code(), Some(0), "{}", stdout(&picked));
+    let json: serde_json::Value = serde_json::from_slice(&picked.stdout).expect("json");
+    assert_eq!(json["found_by"], "selector");
+    assert_eq!(json["text"], "Tin khác");
+
+    let missing = tinbao(
+        dir.path(),
+        &["inspect", &url, "--full-text", "div.bai-viet"],
+    )
+    .await;
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("\"div.bai-viet\" matches nothing"));
+    let broken = tinbao(dir.path(), &["inspect", &url, "--full-text", "div..x"]).await;
+    assert_eq!(broken.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&broken.stderr).contains("not a valid CSS selector"));
 }

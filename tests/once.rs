@@ -180,16 +180,17 @@ async fn run_once_polls_clusters_publishes_and_sends_in_one_pass() {
     assert_eq!(first.status.code(), Some(0), "{}", text(&first));
     let out = String::from_utf8_lossy(&first.stdout).into_owned();
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 4, "one line per stage: {out}");
+    assert_eq!(lines.len(), 5, "one line per stage: {out}");
     assert!(
         lines[0].starts_with("poll: polled 2 feeds") && lines[0].contains("8 new items"),
         "{out}"
     );
-    assert!(lines[1].starts_with("cluster: 8 new items"), "{out}");
-    assert!(lines[2].starts_with("publish: "), "{out}");
+    assert_eq!(lines[1], "full text: skipped (no feed has full_text on)");
+    assert!(lines[2].starts_with("cluster: 8 new items"), "{out}");
+    assert!(lines[3].starts_with("publish: "), "{out}");
     assert!(
-        lines[3].starts_with("digests: 1 subscribers due: 1 digests built")
-            && lines[3].contains("; 1 sent"),
+        lines[4].starts_with("digests: 1 subscribers due: 1 digests built")
+            && lines[4].contains("; 1 sent"),
         "{out}"
     );
     assert_complete(dir.path(), &smtp, &[("mot", 5), ("hai", 3)]).await;

@@ -1,5 +1,5 @@
 //! `tinbao poll`, `tinbao feeds` and `tinbao inspect`: polling, each feed's state, and one
-//! document read without writing anything.
+//! document read without writing anything (an article page: `article`).
 
 use super::open_store;
 use crate::config::{Config, HtmlSelectors};
@@ -98,6 +98,7 @@ pub async fn inspect(
     source: &str,
     json: bool,
     html: &[String],
+    full_text: Option<&str>,
 ) -> anyhow::Result<i32> {
     let selectors = match html_selectors(html) {
         Ok(s) => s,
@@ -112,6 +113,9 @@ pub async fn inspect(
     } else {
         defaults()
     };
+    if full_text.is_some() {
+        return super::article::inspect_article(&config, source, full_text, json).await;
+    }
     let now = Utc::now();
     let (bytes, base, http_charset) =
         if source.starts_with("http://") || source.starts_with("https://") {

@@ -2,6 +2,7 @@
 //! file of its group (`feeds`: poll, feeds, inspect; `subscribers`; `digest`). Each function
 //! loads what it needs, calls the library, and prints; `main.rs` only dispatches.
 
+mod article;
 mod digest;
 mod feeds;
 mod subscribers;
@@ -88,6 +89,11 @@ pub enum Command {
         /// `summary=`).
         #[arg(long, value_name = "KEY=SELECTOR")]
         html: Vec<String>,
+        /// Read SOURCE as an article page for its body, as `full_text` does: by the site's
+        /// rule or readability, or by SELECTOR when given (`--full-text 'div.noi-dung'`).
+        #[arg(long, value_name = "SELECTOR", num_args = 0..=1, default_missing_value = "",
+              conflicts_with = "html")]
+        full_text: Option<String>,
     },
     /// Manage subscribers (the operator's side; subscribers also sign up on the web).
     Subscribers {

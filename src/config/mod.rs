@@ -256,6 +256,11 @@ impl Config {
         }
     }
 
+    /// Whether any feed reads its items' article pages.
+    pub fn any_full_text(&self) -> bool {
+        self.feeds.iter().any(|f| self.full_text(&f.id).is_some())
+    }
+
     /// The full-text setting that applies to a feed: its own, else its category's; `None` when
     /// its items keep the feed's text.
     pub fn full_text(&self, feed_id: &str) -> Option<&FullText> {

@@ -161,10 +161,12 @@ async fn poll_once(refresher: &Refresher, publisher: &Publisher) {
         Err(e) => tracing::error!(error = format!("{e:#}"), "poll round failed"),
     }
     // Teaser items of full-text feeds get their article's body before they are clustered.
-    match refresher.fetch_full_texts().await {
-        Ok(s) if s.read + s.failed > 0 => tracing::info!("full text: {s}"),
-        Ok(_) => {}
-        Err(e) => tracing::error!(error = format!("{e:#}"), "reading article pages failed"),
+    if refresher.config.any_full_text() {
+        match refresher.fetch_full_texts().await {
+            Ok(s) if s.read + s.failed > 0 => tracing::info!("full text: {s}"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = format!("{e:#}"), "reading article pages failed"),
+        }
     }
     // The next stage: new items join the stories other sources already carry.
     if let Err(e) = refresher.cluster_new_items().await {

@@ -71,9 +71,13 @@ pub async fn pass(store: &Store, config: Arc<Config>, all: bool) -> Pass {
         Err(e) => fail(&mut pass, "poll", e),
     }
 
-    match refresher.fetch_full_texts().await {
-        Ok(summary) => println!("full text: {summary}"),
-        Err(e) => fail(&mut pass, "full text", e),
+    if !config.any_full_text() {
+        println!("full text: skipped (no feed has full_text on)");
+    } else {
+        match refresher.fetch_full_texts().await {
+            Ok(summary) => println!("full text: {summary}"),
+            Err(e) => fail(&mut pass, "full text", e),
+        }
     }
 
     crate::seam::hold_before("cluster").await;

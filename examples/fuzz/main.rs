@@ -1,6 +1,7 @@
 //! A mutation fuzzer for the parsers, on stable Rust with no extra crates: each target takes seed
 //! inputs (the bundled sample feeds, feed-rs's fixtures where cargo unpacked the crate, and
-//! ../shared/corpus when it is beside the repository; the topic queries of the docs), mutates
+//! ../shared/corpus when it is beside the repository; provincial-style list and article pages;
+//! the topic queries of the docs), mutates
 //! them (byte flips, cuts, repeats, splices, inserted markup and Vietnamese text, and whole
 //! elements deleted, repeated, nested or moved between documents), and runs the real entry point
 //! on each. A panic, or an input slower than the limit, is a finding: the input is written to
@@ -8,6 +9,7 @@
 //!
 //!   cargo run --release --example fuzz -- parse 120     # the feed chain: bytes -> items
 //!   cargo run --release --example fuzz -- remember 120  # entry memory against whole reads
+//!   cargo run --release --example fuzz -- html 120      # section pages and article bodies
 //!   cargo run --release --example fuzz -- query 60      # the topic query parser and matcher
 //!   cargo run --release --example fuzz -- all 60        # each target for 60 s
 //!
@@ -15,6 +17,9 @@
 //! `contained-N`: each is a document whose items are lost) and the slowest input's time. Deterministic for a
 //! given `FUZZ_SEED` (default 1), so a finding can be replayed.
 
+mod seeds;
+
+use seeds::seeds;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -31,10 +36,10 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
     let targets: Vec<&str> = match target.as_str() {
-        "all" => vec!["parse", "remember", "query"],
-        "parse" | "remember" | "query" => vec![target.as_str()],
+        "all" => vec!["parse", "remember", "html", "query"],
+        "parse" | "remember" | "html" | "query" => vec![target.as_str()],
         other => {
-            eprintln!("fuzz: unknown target {other:?} (parse, remember, query, all)");
+            eprintln!("fuzz: unknown target {other:?} (parse, remember, html, query, all)");
             std::process::exit(2);
         }
     };
@@ -134,6 +139,37 @@ fn remember(input: &[u8]) {
     }
 }
 
+/// A page read both ways tinbao reads HTML: as a section page through list selectors, and as an
+/// article through readability, a site rule and a selector.
+fn html(input: &[u8]) {
+    use tinbao::config::FullText;
+    let ctx = context();
+    let list = tinbao::config::HtmlSelectors {
+        item: "article.story, li.tin".into(),
+        title: "h3, a".into(),
+        link: "a".into(),
+        date: Some("time, .story__time".into()),
+        summary: Some("p".into()),
+    };
+    let _ = tinbao::reader::html_source::extract(input, &ctx, &list);
+    let url = url::Url::parse("https://baolaocai.vn/bai-viet/1.html").expect("url");
+    let rule = tinbao::config::sites::SiteRule {
+        hosts: vec!["baolaocai.vn".into()],
+        body: "p.sapo, article .noi-dung".into(),
+        remove: vec![".lien-quan".into(), "figure + figure".into()],
+    };
+    use tinbao::reader::article::extract;
+    let _ = extract(input, Some("text/html"), &url, &FullText::Auto, None);
+    let _ = extract(input, None, &url, &FullText::Auto, Some(&rule));
+    let _ = extract(
+        input,
+        Some("text/html"),
+        &url,
+        &FullText::Selector("div.noi-dung p".into()),
+        None,
+    );
+}
+
 fn exercise(target: &str, input: &[u8]) {
     match target {
         "remember" => remember(input),
@@ -150,94 +186,13 @@ fn exercise(target: &str, input: &[u8]) {
                 }
             }
         }
+        "html" => html(input),
         _ => {
             let text = String::from_utf8_lossy(input);
             let (query, line) = text.split_once('\n').unwrap_or((&text, "Lào Cai mưa lũ"));
             if let Ok(q) = tinbao::text::Query::parse(query) {
                 let _ = q.matches(line);
             }
-        }
-    }
-}
-
-fn seeds(target: &str) -> Vec<Vec<u8>> {
-    if target == "parse" || target == "remember" {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
-        let mut out: Vec<Vec<u8>> = std::fs::read_dir(&dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x != "md"))
-            .filter_map(|p| std::fs::read(p).ok())
-            .collect();
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut others = Vec::new();
-        if let Some(home) = std::env::var_os("CARGO_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-        {
-            for index in std::fs::read_dir(home.join("registry/src"))
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                for krate in std::fs::read_dir(index.path())
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                {
-                    if krate.file_name().to_string_lossy().starts_with("feed-rs-") {
-                        files_under(&krate.path().join("fixture"), &mut others);
-                    }
-                }
-            }
-        }
-        files_under(&root.join("../shared/corpus"), &mut others);
-        others.retain(|p| {
-            let name = p.to_string_lossy();
-            !(name.ends_with(".serde.json")
-                || name.ends_with(".py")
-                || name.ends_with(".md")
-                || name.ends_with(".tsv")
-                || name.ends_with(".jsonl")
-                || name.ends_with(".txt"))
-        });
-        out.extend(
-            others
-                .iter()
-                .filter_map(|p| std::fs::read(p).ok())
-                .filter(|b| b.len() <= 256 * 1024),
-        );
-        eprintln!("fuzz parse: {} seed documents", out.len() + 3);
-        out.push(b"<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><title>A</title><content src=\"x\"/></entry></feed>".to_vec());
-        out.push(b"<rdf:RDF><item><title>B</title></item></rdf:RDF>".to_vec());
-        out.push(
-            br#"{"version":"https://jsonfeed.org/version/1.1","items":[{"id":"1","title":"C"}]}"#
-                .to_vec(),
-        );
-        return out;
-    }
-    [
-        "\"Lào Cai\" lũ\nMưa lũ ở Lào Cai",
-        "lao cai -\"Hà Nội\"\nLào Cai, Hà Nội",
-        "Bát Xát OR Sa Pa\nSa Pa có băng giá",
-        "-\"xổ số\" giá chè\nGiá chè tăng",
-        "thuỷ điện hoà bình\nThủy điện Hòa Bình",
-    ]
-    .iter()
-    .map(|s| s.as_bytes().to_vec())
-    .collect()
-}
-
-/// Every file under `dir`, recursively.
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files_under(&path, out);
-        } else {
-            out.push(path);
         }
     }
 }
