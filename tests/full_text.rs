@@ -316,8 +316,18 @@ async fn the_article_queue_works_alike_on_both_databases() {
             .await
             .unwrap();
         let now = chrono::Utc::now();
+        let long_ago = now - chrono::Duration::days(3650);
+        // Digests wait for an item's first try at its article.
+        assert!(
+            app.store
+                .stories_after(0, long_ago)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         // Another process's claim hides both rows from this one until its lease ends.
         assert_eq!(other.claim_articles(now, 10).await.unwrap().len(), 2);
+        assert_eq!(app.store.stories_after(0, long_ago).await.unwrap().len(), 2);
         let summary = app.refresher.fetch_full_texts().await.unwrap();
         assert_eq!((summary.read, summary.failed), (0, 0));
         app.execute("UPDATE article_queue SET due_at = 0, attempts = 0")

@@ -16,7 +16,8 @@ use url::Url;
 pub struct Body {
     pub html: String,
     pub text: String,
-    /// How it was found: `selector`, `site rule`, `readability`.
+    /// How it was found: `selector`, `site rule`, `readability`, or readability after a site
+    /// rule that matched nothing.
     pub how: &'static str,
 }
 
@@ -54,7 +55,15 @@ pub fn extract(
     let sanitizer = Sanitizer::new(Some(url));
     let (raw, how) = match (how, site) {
         (FullText::Selector(selector), _) => (by_selector(&text, selector, &[])?, "selector"),
-        (_, Some(rule)) => (by_selector(&text, &rule.body, &rule.remove)?, "site rule"),
+        // A shipped or operator rule that no longer fits the site's layout falls back to
+        // readability: a rule is a better reading of a known layout, not a condition.
+        (_, Some(rule)) => match by_selector(&text, &rule.body, &rule.remove) {
+            Ok(raw) => (raw, "site rule"),
+            Err(_) => (
+                readable(&text, url)?,
+                "readability (the site rule matched nothing)",
+            ),
+        },
         _ => (readable(&text, url)?, "readability"),
     };
     let html = sanitizer.clean(&raw);

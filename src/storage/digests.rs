@@ -55,11 +55,18 @@ pub struct DigestItem {
     pub feed_title: String,
 }
 
+/// Longest a digest waits for an item's first full-text try (a stage that never runs, because
+/// the feed's full_text was turned off, must not hold digests back for ever).
+const FULL_TEXT_HOLD_SECS: i64 = 30 * 60;
+
 /// Characters of an item's text a digest reads (its summary is cut from them).
 pub const DIGEST_TEXT_CHARS: usize = 480;
 
 impl Store {
-    /// Items stored after `after_id` and published since `since`, with their sources, by id:
+    /// Items stored after `after_id` and published since `since`, with their sources, by id,
+    /// up to the first item whose article page (full text) has not had its first try yet: a
+    /// digest matches an item on its article's words, not its teaser's, and the cursor that
+    /// follows the newest item read never passes one (held at most `FULL_TEXT_HOLD_SECS`);
     /// what digests match (title and plain text) and group, without the HTML (`summary_html` and
     /// `content_html` come back empty), which digests never show and which made a digest after a
     /// long gap hold every new item's page in memory.
@@ -76,10 +83,15 @@ impl Store {
                     COALESCE(f.configured_title, f.title, f.id) AS feed_title, f.url AS feed_url,
                     f.site_url, f.source_updated_at, f.category, f.province
                  FROM items i JOIN feeds f ON f.id = i.feed_id
-                 WHERE i.id > ?1 AND i.published_at >= ?2 ORDER BY i.id",
+                 WHERE i.id > ?1 AND i.published_at >= ?2
+                   AND i.id < COALESCE((SELECT MIN(q.item_id) FROM article_queue q
+                                        WHERE q.attempts = 0 AND q.due_at > ?3), ?4)
+                 ORDER BY i.id",
             ))
             .bind(after_id)
             .bind(secs(since))
+            .bind(secs(chrono::Utc::now()) - FULL_TEXT_HOLD_SECS)
+            .bind(i64::MAX)
             .fetch_all(pool)
             .await?;
             rows.iter().map(story_row).collect()

@@ -191,3 +191,22 @@ fn a_page_with_no_article_is_an_error_not_an_empty_body() {
     );
     assert!(got.is_err(), "{got:?}");
 }
+
+#[test]
+fn a_site_rule_that_no_longer_fits_falls_back_to_readability() {
+    let rule = SiteRule {
+        hosts: vec!["baolaocai.vn".into()],
+        body: "div.bo-cuc-cu".into(),
+        remove: vec![],
+    };
+    let body = extract(
+        page().as_bytes(),
+        Some("text/html"),
+        &url(),
+        &FullText::Auto,
+        Some(&rule),
+    )
+    .unwrap();
+    assert_eq!(body.how, "readability (the site rule matched nothing)");
+    assert!(body.text.contains("huyện Bát Xát"));
+}
