@@ -54,6 +54,9 @@ async fn async_command(config: &std::path::Path, command: Command) -> anyhow::Re
         Command::Run { once: false, .. } => {
             tinbao::worker::daemon::run(config.to_path_buf(), cli::load_config(config)?).await
         }
+        Command::Import {
+            what: cli::ImportWhat::Opml { file, dry_run },
+        } => cli::import_opml(config, &file, dry_run),
         Command::Subscribers { action } => {
             cli::subscribers(cli::load_config(config)?, action).await
         }

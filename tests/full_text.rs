@@ -407,3 +407,35 @@ async fn inspect_reads_one_article_page_as_full_text_would() {
     assert_eq!(broken.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&broken.stderr).contains("not a valid CSS selector"));
 }
+
+/// A section page without a feed (`kind = "html"`) can have full text too: its items are the
+/// list's links, read for their articles.
+#[tokio::test]
+async fn a_section_page_source_gets_its_articles_full_text() {
+    let fixtures = FixtureServer::start().await;
+    let list = "<!doctype html><html><head><meta charset=\"utf-8\"></head><body>\
+                <div class=\"tin\"><a href=\"/bai/1.html\">Lũ quét ở Bát Xát</a><p>Mưa lớn.</p></div>\
+                </body></html>";
+    fixtures.set("/xa-hoi/", page(list, "text/html; charset=utf-8"));
+    fixtures.set("/bai/1.html", page(article(1), "text/html; charset=utf-8"));
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(&fixtures, &[])
+        + &format!(
+            "[[feed]]\nid = \"lc-html\"\nurl = \"{}\"\ncategory = \"xa-hoi\"\nkind = \"html\"\n\
+             html = {{ item = \"div.tin\", title = \"a\", link = \"a\", summary = \"p\" }}\nfull_text = true\n",
+            fixtures.url("/xa-hoi/")
+        );
+    std::fs::write(dir.path().join("feeds.toml"), text).unwrap();
+    let run = tinbao(dir.path(), &["run", "--once"]).await;
+    let out = stdout(&run);
+    assert!(
+        out.contains("full text: 1 article bodies stored, 0 pages failed"),
+        "{out}"
+    );
+    let pool = crate::support::database(dir.path()).await;
+    let text: String = sqlx::query_scalar("SELECT text FROM items")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(text.contains("xã Trịnh Tường"), "{text}");
+}

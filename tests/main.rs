@@ -15,6 +15,7 @@ mod ingest;
 mod instances;
 mod match_cli;
 mod once;
+mod opml_import;
 mod publish;
 mod selfservice;
 mod storage;

@@ -5,10 +5,12 @@
 mod article;
 mod digest;
 mod feeds;
+mod import;
 mod subscribers;
 
 pub use digest::digest;
 pub use feeds::{feeds, inspect, inspect_json, poll};
+pub use import::import_opml;
 pub use subscribers::{subscribers, validate_subscriber};
 
 use crate::config::Config;
@@ -95,6 +97,11 @@ pub enum Command {
               conflicts_with = "html")]
         full_text: Option<String>,
     },
+    /// Add sources to feeds.toml from another reader's export.
+    Import {
+        #[command(subcommand)]
+        what: ImportWhat,
+    },
     /// Manage subscribers (the operator's side; subscribers also sign up on the web).
     Subscribers {
         #[command(subcommand)]
@@ -133,6 +140,19 @@ pub enum Command {
         /// A query in the topic language, e.g. '"Lào Cai" lũ -"Hà Nội"'. It may start with '-'.
         #[arg(allow_hyphen_values = true)]
         query: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportWhat {
+    /// Add an OPML file's feeds to the file named by --config (its comments and layout kept):
+    /// folders become categories, feeds already there are skipped, the result is checked like
+    /// `tinbao check` before the file is replaced.
+    Opml {
+        file: PathBuf,
+        /// Print what would be added; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

@@ -3,6 +3,8 @@
 //! reports every problem at once as `file:line:col: reason`. Environment overrides (`TINBAO_*`)
 //! are applied between the two layers. The config is passed around as a value, never global.
 
+pub mod edit;
+pub mod opml;
 mod raw;
 pub mod sites;
 pub mod units;
