@@ -7,7 +7,7 @@
 
 use super::article::{self, Body};
 use super::refresh::Refresher;
-use crate::storage::{ArticleJob, MAX_ATTEMPTS};
+use crate::storage::{ArticleDone, ArticleJob, MAX_ATTEMPTS};
 use chrono::Utc;
 use futures_util::StreamExt;
 use std::time::{Duration, Instant};
@@ -65,16 +65,23 @@ impl Refresher {
                     (job, outcome)
                 })
                 .buffer_unordered(self.config.polling.concurrency.max(1));
+            // The batch's outcomes in one transaction, not one per page.
+            let mut finished = Vec::new();
             while let Some((job, outcome)) = done.next().await {
                 match outcome {
-                    Ok(None) => self.store.drop_article(job.item_id).await?,
+                    Ok(None) => finished.push(ArticleDone::Dropped {
+                        item_id: job.item_id,
+                    }),
                     Ok(Some((body, signature))) => {
-                        self.store
-                            .save_article(job.item_id, &body.html, &body.text, &signature)
-                            .await?;
                         metrics::counter!("tinbao_article_bodies_total", "outcome" => "stored")
                             .increment(1);
                         summary.read += 1;
+                        finished.push(ArticleDone::Stored {
+                            item_id: job.item_id,
+                            html: body.html,
+                            text: body.text,
+                            signature,
+                        });
                     }
                     Err(error) => {
                         tracing::warn!(
@@ -83,16 +90,21 @@ impl Refresher {
                             error,
                             "article page not read"
                         );
-                        self.store
-                            .article_failed(&job, &error, now + backoff(job.attempts))
-                            .await?;
                         metrics::counter!("tinbao_article_bodies_total", "outcome" => "failed")
                             .increment(1);
                         summary.failed += 1;
                         summary.given_up += usize::from(job.attempts >= MAX_ATTEMPTS);
+                        let retry_at = now + backoff(job.attempts);
+                        finished.push(ArticleDone::Failed {
+                            job,
+                            error,
+                            retry_at,
+                        });
                     }
                 }
             }
+            drop(done);
+            self.store.finish_articles(&finished).await?;
         }
         summary.elapsed = started.elapsed();
         Ok(summary)

@@ -12,6 +12,25 @@ use sqlx::{QueryBuilder, Row};
 /// Tries per article page before the item keeps its feed text for good.
 pub const MAX_ATTEMPTS: i64 = 3;
 
+/// How a claimed page ended, for `Store::finish_articles`.
+#[derive(Debug, Clone)]
+pub enum ArticleDone {
+    Stored {
+        item_id: i64,
+        html: String,
+        text: String,
+        signature: Vec<u8>,
+    },
+    Failed {
+        job: ArticleJob,
+        error: String,
+        retry_at: DateTime<Utc>,
+    },
+    Dropped {
+        item_id: i64,
+    },
+}
+
 /// A claimed article page to read.
 #[derive(Debug, Clone)]
 pub struct ArticleJob {
@@ -98,84 +117,79 @@ impl Store {
         })
     }
 
-    /// Stores an article's body as the item's content and text (and the signature made from
-    /// them), and takes the item off the queue. Its merged feeds are regenerated.
-    pub async fn save_article(
-        &self,
-        item_id: i64,
-        html: &str,
-        text: &str,
-        signature: &[u8],
-    ) -> anyhow::Result<()> {
+    /// Records a batch of read pages in one transaction. Each stored body becomes its item's
+    /// content and text (with the signature made from them; the item's feed is marked for
+    /// publishing) and leaves the queue; each failure is due again at its retry time, or given
+    /// up after its last attempt; each dropped row (its feed no longer wants full text) goes.
+    pub async fn finish_articles(&self, done: &[ArticleDone]) -> anyhow::Result<()> {
+        if done.is_empty() {
+            return Ok(());
+        }
         on_pool!(self, |pool| {
             let (_turn, mut tx) = self.write(pool).await?;
-            let done = sqlx::query(Db::sql(
-                "UPDATE items SET content_html = ?2, text = ?3,
-                    signature = CASE WHEN cluster_id IS NULL THEN ?4 ELSE NULL END
-                 WHERE id = ?1 AND id IN (SELECT item_id FROM article_queue)",
-            ))
-            .bind(item_id)
-            .bind(html)
-            .bind(text)
-            .bind(signature)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() > 0 {
-                sqlx::query(Db::sql(
-                    "UPDATE story_index SET signature = ?2 WHERE item_id = ?1",
-                ))
-                .bind(item_id)
-                .bind(signature)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(Db::sql(
-                    "UPDATE feeds SET unpublished = unpublished + 1
-                     WHERE id = (SELECT feed_id FROM items WHERE id = ?1)",
-                ))
-                .bind(item_id)
-                .execute(&mut *tx)
-                .await?;
+            for d in done {
+                match d {
+                    ArticleDone::Stored {
+                        item_id,
+                        html,
+                        text,
+                        signature,
+                    } => {
+                        let changed = sqlx::query(Db::sql(
+                            "UPDATE items SET content_html = ?2, text = ?3,
+                                signature = CASE WHEN cluster_id IS NULL THEN ?4 ELSE NULL END
+                             WHERE id = ?1 AND id IN (SELECT item_id FROM article_queue)",
+                        ))
+                        .bind(item_id)
+                        .bind(html)
+                        .bind(text)
+                        .bind(signature)
+                        .execute(&mut *tx)
+                        .await?;
+                        if changed.rows_affected() > 0 {
+                            sqlx::query(Db::sql(
+                                "UPDATE story_index SET signature = ?2 WHERE item_id = ?1",
+                            ))
+                            .bind(item_id)
+                            .bind(signature)
+                            .execute(&mut *tx)
+                            .await?;
+                            sqlx::query(Db::sql(
+                                "UPDATE feeds SET unpublished = unpublished + 1
+                                 WHERE id = (SELECT feed_id FROM items WHERE id = ?1)",
+                            ))
+                            .bind(item_id)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        sqlx::query(Db::sql("DELETE FROM article_queue WHERE item_id = ?1"))
+                            .bind(item_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    ArticleDone::Failed {
+                        job,
+                        error,
+                        retry_at,
+                    } => {
+                        let due = (job.attempts < MAX_ATTEMPTS).then(|| secs(*retry_at));
+                        sqlx::query(Db::sql(
+                            "UPDATE article_queue SET due_at = ?2, last_error = ?3 WHERE item_id = ?1",
+                        ))
+                        .bind(job.item_id)
+                        .bind(due)
+                        .bind(error)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    ArticleDone::Dropped { item_id } => {
+                        sqlx::query(Db::sql("DELETE FROM article_queue WHERE item_id = ?1"))
+                            .bind(item_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
             }
-            sqlx::query(Db::sql("DELETE FROM article_queue WHERE item_id = ?1"))
-                .bind(item_id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-        });
-        Ok(())
-    }
-
-    /// Records a failed read: due again at `retry_at`, or given up after its last attempt.
-    pub async fn article_failed(
-        &self,
-        job: &ArticleJob,
-        error: &str,
-        retry_at: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
-        let due = (job.attempts < MAX_ATTEMPTS).then(|| secs(retry_at));
-        on_pool!(self, |pool| {
-            let (_turn, mut tx) = self.write(pool).await?;
-            sqlx::query(Db::sql(
-                "UPDATE article_queue SET due_at = ?2, last_error = ?3 WHERE item_id = ?1",
-            ))
-            .bind(job.item_id)
-            .bind(due)
-            .bind(error)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-        });
-        Ok(())
-    }
-
-    /// Takes a claimed row off the queue without a body (its feed no longer wants full text).
-    pub async fn drop_article(&self, item_id: i64) -> anyhow::Result<()> {
-        on_pool!(self, |pool| {
-            let (_turn, mut tx) = self.write(pool).await?;
-            sqlx::query(Db::sql("DELETE FROM article_queue WHERE item_id = ?1"))
-                .bind(item_id)
-                .execute(&mut *tx)
-                .await?;
             tx.commit().await?;
         });
         Ok(())

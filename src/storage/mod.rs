@@ -127,7 +127,7 @@ mod peers {
     }
 }
 
-pub use articles::{ArticleJob, MAX_ATTEMPTS};
+pub use articles::{ArticleDone, ArticleJob, MAX_ATTEMPTS};
 pub use clusters::{Assignment, ClusterRow};
 pub use digests::{DIGEST_TEXT_CHARS, DigestItem, NewDigest, PendingDigest};
 pub use feeds::{FeedRow, FeedState, FeedUpdate};
