@@ -54,6 +54,7 @@ async fn async_command(config: &std::path::Path, command: Command) -> anyhow::Re
         Command::Run { once: false, .. } => {
             tinbao::worker::daemon::run(config.to_path_buf(), cli::load_config(config)?).await
         }
+        Command::Discover { url, json } => cli::discover(config, &url, json).await,
         Command::Import {
             what: cli::ImportWhat::Opml { file, dry_run },
         } => cli::import_opml(config, &file, dry_run),

@@ -116,7 +116,7 @@ fn stdout(o: &std::process::Output) -> String {
 #[tokio::test]
 async fn teasers_get_their_article_and_each_bad_page_costs_only_its_item() {
     let fixtures = FixtureServer::start().await;
-    fixtures.set("/rss", Route::ok(teaser_feed(&[1, 2, 3, 4, 5, 6, 7])));
+    fixtures.set("/rss", Route::ok(teaser_feed(&[1, 2, 3, 4, 5, 6, 7, 9])));
     let html = |body: String| page(body, "text/html; charset=utf-8");
     fixtures.set("/bai/1.html", html(article(1)));
     // Slower than the 1 s timeout.
@@ -145,6 +145,12 @@ async fn teasers_get_their_article_and_each_bad_page_costs_only_its_item() {
     // Past the 64 KiB body cap.
     fixtures.set("/bai/6.html", html(article(6).repeat(200)));
     fixtures.set("/bai/7.html", Route::status(404));
+    // Decomposed (NFD) text, as some editors save it.
+    let nfd: String = {
+        use unicode_normalization::UnicodeNormalization;
+        article(9).nfd().collect()
+    };
+    fixtures.set("/bai/9.html", html(nfd));
     // A feed without full text, whose pages must never be asked for.
     fixtures.set("/plain", Route::ok(teaser_feed(&[8])));
     fixtures.set("/bai/8.html", html(article(8)));
@@ -177,7 +183,7 @@ async fn teasers_get_their_article_and_each_bad_page_costs_only_its_item() {
     let out = stdout(&run);
     assert_eq!(run.status.code(), Some(0), "{out}");
     assert!(
-        out.contains("full text: 2 article bodies stored, 5 pages failed (0 given up)"),
+        out.contains("full text: 3 article bodies stored, 5 pages failed (0 given up)"),
         "{out}"
     );
     let digest = tinbao(dir.path(), &["digest", "--now", "--dry-run", "out"]).await;
@@ -188,7 +194,10 @@ async fn teasers_get_their_article_and_each_bad_page_costs_only_its_item() {
         .collect();
     assert_eq!(mails.len(), 1, "one digest");
     let mail = mails[0].text.clone().unwrap_or_default();
-    assert!(mail.contains("Tin 1:") && mail.contains("Tin 5:"), "{mail}");
+    assert!(
+        mail.contains("Tin 1:") && mail.contains("Tin 5:") && mail.contains("Tin 9:"),
+        "{mail}"
+    );
     assert!(
         !mail.contains("Tin 2:") && !mail.contains("Tin 8:"),
         "teasers do not match: {mail}"
@@ -206,6 +215,8 @@ async fn teasers_get_their_article_and_each_bad_page_costs_only_its_item() {
         five.contains("xã Trịnh Tường"),
         "windows-1258 as NFC: {five}"
     );
+    let nine = text_of(dir.path(), "tin-9").await;
+    assert!(nine.contains("xã Trịnh Tường"), "NFD as NFC: {nine}");
     assert_eq!(queue_row(dir.path(), "tin-1").await, None);
     let merged = std::fs::read_to_string(dir.path().join("public/feeds/all.atom")).unwrap();
     assert!(

@@ -8,6 +8,7 @@ mod clustering;
 mod conformance;
 mod daemon;
 mod digest;
+mod discover;
 mod filters;
 mod full_text;
 mod html_sources;

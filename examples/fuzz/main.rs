@@ -10,6 +10,7 @@
 //!   cargo run --release --example fuzz -- parse 120     # the feed chain: bytes -> items
 //!   cargo run --release --example fuzz -- remember 120  # entry memory against whole reads
 //!   cargo run --release --example fuzz -- html 120      # section pages and article bodies
+//!   cargo run --release --example fuzz -- opml 60       # OPML lists, and discovery on pages
 //!   cargo run --release --example fuzz -- query 60      # the topic query parser and matcher
 //!   cargo run --release --example fuzz -- all 60        # each target for 60 s
 //!
@@ -36,10 +37,10 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
     let targets: Vec<&str> = match target.as_str() {
-        "all" => vec!["parse", "remember", "html", "query"],
-        "parse" | "remember" | "html" | "query" => vec![target.as_str()],
+        "all" => vec!["parse", "remember", "html", "opml", "query"],
+        "parse" | "remember" | "html" | "opml" | "query" => vec![target.as_str()],
         other => {
-            eprintln!("fuzz: unknown target {other:?} (parse, remember, html, query, all)");
+            eprintln!("fuzz: unknown target {other:?} (parse, remember, html, opml, query, all)");
             std::process::exit(2);
         }
     };
@@ -170,6 +171,18 @@ fn html(input: &[u8]) {
     );
 }
 
+/// An OPML list read as `tinbao import opml` reads it and added to a feeds.toml; the same bytes
+/// as a page searched for feeds.
+fn opml(input: &[u8]) {
+    if let Ok(outlines) = tinbao::config::opml::parse(input) {
+        let text = "[[category]]\nslug = \"thoi-su\"\ntitle = \"Thời sự\"\n";
+        let path = Path::new("feeds.toml");
+        let _ = tinbao::config::edit::add_outlines(text, path, &outlines, ("tong-hop", "Tổng hợp"));
+    }
+    let base = url::Url::parse("https://baolaocai.vn/").expect("url");
+    let _ = tinbao::reader::discover::candidates(&String::from_utf8_lossy(input), &base);
+}
+
 fn exercise(target: &str, input: &[u8]) {
     match target {
         "remember" => remember(input),
@@ -187,6 +200,7 @@ fn exercise(target: &str, input: &[u8]) {
             }
         }
         "html" => html(input),
+        "opml" => opml(input),
         _ => {
             let text = String::from_utf8_lossy(input);
             let (query, line) = text.split_once('\n').unwrap_or((&text, "Lào Cai mưa lũ"));

@@ -6,6 +6,9 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     if target == "html" {
         return pages();
     }
+    if target == "opml" {
+        return lists();
+    }
     if target == "parse" || target == "remember" {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
         let mut out: Vec<Vec<u8>> = std::fs::read_dir(&dir)
@@ -142,4 +145,25 @@ fn pages() -> Vec<Vec<u8>> {
     );
     eprintln!("fuzz html: {} seed pages", out.len());
     out
+}
+
+/// OPML lists in the shapes readers export (folders, nesting, entities, a bare feed outline),
+/// and a page advertising feeds.
+fn lists() -> Vec<Vec<u8>> {
+    let list = r#"<?xml version="1.0" encoding="utf-8"?>
+<opml version="2.0"><head><title>Xuất &amp; nhập</title></head><body>
+<outline text="Thời sự" title="Thời sự">
+  <outline type="rss" text="Báo Lào Cai" xmlUrl="https://baolaocai.vn/rss/thoi-su.rss" htmlUrl="https://baolaocai.vn/"/>
+  <outline text="Nhóm"><outline type="rss" text="Yên Bái &#8211; Kinh tế" xmlUrl="http://baoyenbai.com.vn/rss?a=1&amp;b=2"/></outline>
+</outline>
+<outline type="rss" text="VnExpress" xmlUrl="https://vnexpress.net/rss/tin-moi-nhat.rss"/>
+</body></opml>"#;
+    let page = r#"<html><head><link rel="alternate" type="application/rss+xml" title="Thời sự" href="/rss/thoi-su.rss">
+<link rel="alternate" type="application/atom+xml" href="//cdn.baolaocai.vn/atom.xml"></head>
+<body><a href="/rss.html">RSS</a><a href="feed/">Feed</a><a href="javascript:x()">RSS</a></body></html>"#;
+    vec![
+        list.as_bytes().to_vec(),
+        page.as_bytes().to_vec(),
+        b"<opml><body/></opml>".to_vec(),
+    ]
 }

@@ -235,7 +235,7 @@ pub fn inspect_json(feed: &ParsedFeed) -> serde_json::Value {
     })
 }
 
-fn defaults() -> Config {
+pub(super) fn defaults() -> Config {
     Config::parse("", Path::new("(defaults)"), &|_| None)
         .unwrap_or_else(|e| unreachable!("empty config is valid: {e}"))
 }

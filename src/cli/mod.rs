@@ -4,6 +4,7 @@
 
 mod article;
 mod digest;
+mod discover;
 mod feeds;
 mod import;
 mod subscribers;
@@ -96,6 +97,13 @@ pub enum Command {
         #[arg(long, value_name = "SELECTOR", num_args = 0..=1, default_missing_value = "",
               conflicts_with = "html")]
         full_text: Option<String>,
+    },
+    /// List the feeds a site or section page offers (advertised, linked, or at common paths),
+    /// each checked by fetching it, as `[[feed]]` blocks to paste into feeds.toml.
+    Discover {
+        url: String,
+        #[arg(long)]
+        json: bool,
     },
     /// Add sources to feeds.toml from another reader's export.
     Import {
@@ -244,4 +252,15 @@ pub fn match_lines(query: &str) -> i32 {
             2
         }
     }
+}
+
+/// `tinbao discover URL`: with the operator's config if there is one (User-Agent, limits,
+/// timezone, categories), else the defaults.
+pub async fn discover(config_path: &Path, url: &str, json: bool) -> anyhow::Result<i32> {
+    let config = if config_path.exists() {
+        Config::load(config_path).map_err(|e| anyhow::anyhow!("{e}"))?
+    } else {
+        feeds::defaults()
+    };
+    discover::discover(&config, url, json).await
 }

@@ -220,7 +220,7 @@ fn href_of(el: ElementRef<'_>) -> Option<&str> {
 }
 
 /// The charset an HTML page declares in a `<meta>` (`charset="…"` or `content="…; charset=…"`).
-pub(super) fn meta_charset(head: &[u8]) -> Option<String> {
+pub fn meta_charset(head: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(head).to_ascii_lowercase();
     let at = text.find("charset=")? + "charset=".len();
     let value: String = text[at..]

@@ -12,6 +12,7 @@ pub mod article;
 mod clustering;
 mod convert;
 pub mod decode;
+pub mod discover;
 pub mod fetcher;
 pub mod filter;
 pub mod full_text;

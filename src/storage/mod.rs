@@ -112,6 +112,7 @@ mod digests;
 mod feeds;
 mod items;
 mod migrations;
+mod poll_writes;
 mod selfservice;
 mod sent;
 mod stories;
@@ -156,7 +157,7 @@ pub struct Store {
     /// SQLite has one writer; taking turns here avoids busy errors under concurrent polls.
     write_gate: Arc<tokio::sync::Mutex<()>>,
     /// Successful polls go to the group-commit writer (see `store_poll`).
-    poll_jobs: tokio::sync::mpsc::Sender<items::PollJob>,
+    poll_jobs: tokio::sync::mpsc::Sender<poll_writes::PollJob>,
     /// This process's name on the leases it takes (unique per `Store::open`).
     owner: Arc<str>,
     /// How long a lease lasts, in seconds (`[database] lease`).
@@ -210,7 +211,7 @@ impl Store {
             poll_jobs: closed,
             ..store.clone()
         };
-        tokio::spawn(items::poll_writer(writer, jobs));
+        tokio::spawn(poll_writes::poll_writer(writer, jobs));
         Ok(store)
     }
 
