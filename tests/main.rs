@@ -20,4 +20,5 @@ mod opml_import;
 mod publish;
 mod selfservice;
 mod storage;
+mod topic_feeds;
 mod validity;

@@ -37,7 +37,7 @@ pub async fn published() -> Published {
         )
     };
     let config = format!(
-        "[database]\nurl = \"sqlite://tinbao.db\"\n[publish]\nmax_age = \"3650d\"\n\
+        "[database]\nurl = \"sqlite://tinbao.db\"\n[publish]\nmax_age = \"3650d\"\n[server]\ntopic_days = 366\n\
          [[category]]\nslug = \"thoi-su\"\ntitle = \"Thời sự\"\n[[category]]\nslug = \"xa-hoi\"\ntitle = \"Xã hội\"\n{}{}{}{}",
         feed("baolaocai", "/lc.rss", "thoi-su", "lao-cai"),
         feed("vnexpress", "/vne.rss", "thoi-su", "ca-nuoc"),

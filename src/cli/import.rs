@@ -70,7 +70,8 @@ pub fn import_opml(config_path: &Path, file: &Path, dry_run: bool) -> anyhow::Re
             if old.peek() == Some(&line) {
                 old.next();
             } else {
-                added.push_str(&format!("+ {line}\n"));
+                added.push_str(format!("+ {line}").trim_end());
+                added.push('\n');
             }
         }
         if !added.is_empty() {

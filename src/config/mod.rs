@@ -45,6 +45,8 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     pub base_url: Url,
     pub output_dir: PathBuf,
+    /// How far back a topic feed (`/feeds/topic.xml?q=…`) reaches.
+    pub topic_days: Duration,
 }
 
 #[derive(Debug, Clone)]

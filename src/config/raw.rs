@@ -31,6 +31,7 @@ pub struct RawServer {
     pub listen: Option<S<String>>,
     pub base_url: Option<S<String>>,
     pub output_dir: Option<S<String>>,
+    pub topic_days: Option<S<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

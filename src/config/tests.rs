@@ -154,3 +154,14 @@ fn a_broken_full_text_selector_is_refused_at_its_line() {
         .to_string();
     assert!(err.contains("empty selector"), "{err}");
 }
+
+#[test]
+fn topic_days_are_bounded() {
+    let c = parse(&format!("{GOOD}\n[server]\ntopic_days = 30\n")).expect("valid");
+    assert_eq!(c.server.topic_days, Duration::from_secs(30 * 86_400));
+    let err = parse("[server]\ntopic_days = 0\n").unwrap_err().to_string();
+    assert!(
+        err.contains("feeds.toml:2:14: topic_days must be 1 to 366"),
+        "{err}"
+    );
+}

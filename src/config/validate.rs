@@ -128,10 +128,22 @@ impl Validator<'_> {
             self.http_url(&base_text, at, "base_url")
         };
         let (out, _) = self.string(raw.output_dir.as_ref(), env("TINBAO_OUTPUT_DIR"), "public");
+        let topic_days = match &raw.topic_days {
+            None => 7,
+            Some(d) if (1..=366).contains(d.get_ref()) => *d.get_ref(),
+            Some(d) => {
+                self.problem(
+                    d,
+                    format!("topic_days must be 1 to 366, not {}", d.get_ref()),
+                );
+                7
+            }
+        };
         ServerConfig {
             listen,
             base_url,
             output_dir: PathBuf::from(out),
+            topic_days: Duration::from_secs(topic_days as u64 * 86_400),
         }
     }
 

@@ -20,15 +20,20 @@ pub async fn feed(
             "Không có nguồn tin này (no such feed)\n",
         );
     };
-    let encoding = negotiate(&headers);
+    serve(&doc, &headers)
+}
+
+/// A feed document as the request asks for it: its best encoding, or a 304.
+pub(super) fn serve(doc: &Document, headers: &HeaderMap) -> Response {
+    let encoding = negotiate(headers);
     let etag = doc.etag_for(encoding);
     let mut response = Response::builder()
         .header(header::CONTENT_TYPE, doc.content_type)
         .header(header::ETAG, &etag)
-        .header(header::LAST_MODIFIED, http_date(&doc))
+        .header(header::LAST_MODIFIED, http_date(doc))
         .header(header::VARY, "Accept-Encoding")
         .header(header::CACHE_CONTROL, "public, max-age=300");
-    if not_modified(&headers, &doc, &etag) {
+    if not_modified(headers, doc, &etag) {
         return response
             .status(StatusCode::NOT_MODIFIED)
             .body(Body::empty())
@@ -46,7 +51,7 @@ pub async fn feed(
         .unwrap_or_default()
 }
 
-fn plain(status: StatusCode, text: &'static str) -> Response {
+pub(super) fn plain(status: StatusCode, text: &'static str) -> Response {
     let mut r = Response::new(Body::from(text));
     *r.status_mut() = status;
     r.headers_mut().insert(

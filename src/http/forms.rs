@@ -207,7 +207,7 @@ impl TopicInput {
     }
 }
 
-fn query_reason(kind: QueryErrorKind) -> &'static str {
+pub(super) fn query_reason(kind: QueryErrorKind) -> &'static str {
     match kind {
         QueryErrorKind::Empty => "chưa có từ nào",
         QueryErrorKind::UnbalancedQuote => "thiếu dấu ngoặc kép đóng",

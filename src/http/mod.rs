@@ -13,6 +13,7 @@ mod ops;
 mod pages;
 mod ratelimit;
 mod subscribe;
+mod topic;
 mod unsubscribe;
 mod views;
 
@@ -66,6 +67,9 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/healthz", axum::routing::get(ops::healthz))
         .route("/metrics", axum::routing::get(ops::metrics))
         .route("/opml", axum::routing::get(pages::opml))
+        .route("/feeds/topic.xml", axum::routing::get(topic::rss))
+        .route("/feeds/topic.atom", axum::routing::get(topic::atom))
+        .route("/feeds/topic.json", axum::routing::get(topic::json))
         .route("/feeds/{*name}", axum::routing::get(feeds::feed))
         .route(
             "/subscribe",

@@ -57,6 +57,8 @@ pub struct Limits {
     pub per_address: Limiter,
     /// Previews per client IP (each one matches a week of stories).
     pub previews: Limiter,
+    /// Topic feeds made (not served from the cache) per client IP: each matches the stories.
+    pub topics: Limiter,
 }
 
 impl Default for Limits {
@@ -65,6 +67,7 @@ impl Default for Limits {
             per_ip: Limiter::new(10, Duration::from_secs(3600)),
             per_address: Limiter::new(3, Duration::from_secs(3600)),
             previews: Limiter::new(60, Duration::from_secs(600)),
+            topics: Limiter::new(120, Duration::from_secs(600)),
         }
     }
 }

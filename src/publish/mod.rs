@@ -64,12 +64,19 @@ pub struct FeedMeta {
     /// The server's public base URL, ending in '/'.
     pub base_url: String,
     pub language: String,
+    /// The query string of a feed made on request (a topic's `q=…`), already encoded.
+    pub query: Option<String>,
 }
 
 impl FeedMeta {
     pub fn url(&self, format: Format) -> String {
+        let query = self
+            .query
+            .as_deref()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
         format!(
-            "{}feeds/{}.{}",
+            "{}feeds/{}.{}{query}",
             self.base_url,
             self.path,
             format.extension()

@@ -71,11 +71,25 @@ pub enum Encoding {
     Brotli,
 }
 
-/// The documents by name below /feeds/ ("thoi-su.xml", "province/lao-cai.atom", "all.json").
+/// The documents by name below /feeds/ ("thoi-su.xml", "province/lao-cai.atom", "all.json"),
+/// and the topic feeds made on request, kept while no merged feed changes.
 #[derive(Debug, Default, Clone)]
 pub struct Site {
     docs: Arc<RwLock<HashMap<String, Arc<Document>>>>,
+    /// Bumped whenever a document changes: the stories changed, so topic feeds are stale.
+    generation: Arc<std::sync::atomic::AtomicU64>,
+    topics: Arc<std::sync::Mutex<TopicCache>>,
 }
+
+/// Topic feeds by key (normalised query, filters, format), least recently used dropped first.
+#[derive(Debug, Default)]
+struct TopicCache {
+    entries: HashMap<String, (u64, u64, Arc<Document>)>,
+    clock: u64,
+}
+
+/// Distinct topic feeds kept.
+pub const TOPIC_CACHE: usize = 512;
 
 impl Site {
     pub fn get(&self, name: &str) -> Option<Arc<Document>> {
@@ -100,7 +114,50 @@ impl Site {
             return false;
         }
         docs.insert(name.to_string(), Arc::new(doc));
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         true
+    }
+
+    /// The cached topic feed `key`, unless a document changed since it was made.
+    pub fn topic(&self, key: &str) -> Option<Arc<Document>> {
+        let now = self.generation.load(std::sync::atomic::Ordering::Relaxed);
+        let mut cache = self.topics.lock().unwrap_or_else(|e| e.into_inner());
+        cache.clock += 1;
+        let clock = cache.clock;
+        match cache.entries.get_mut(key) {
+            Some((made, used, doc)) if *made == now => {
+                *used = clock;
+                Some(doc.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// Keeps a topic feed made while the documents were at `generation` (read before the
+    /// stories were), dropping the least recently used past `TOPIC_CACHE`.
+    pub fn keep_topic(&self, key: &str, generation: u64, doc: Arc<Document>) {
+        let mut cache = self.topics.lock().unwrap_or_else(|e| e.into_inner());
+        cache.clock += 1;
+        let clock = cache.clock;
+        if cache.entries.len() >= TOPIC_CACHE && !cache.entries.contains_key(key) {
+            let oldest = cache
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, used, _))| *used)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                cache.entries.remove(&k);
+            }
+        }
+        cache
+            .entries
+            .insert(key.to_string(), (generation, clock, doc));
+    }
+
+    /// The documents' generation now (see `keep_topic`).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn names(&self) -> Vec<String> {

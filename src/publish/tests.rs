@@ -8,6 +8,7 @@ fn meta() -> FeedMeta {
         description: "Tin Thời sự từ các báo tỉnh".into(),
         base_url: "http://127.0.0.1:8080/".into(),
         language: "vi".into(),
+        query: None,
     }
 }
 

@@ -8,12 +8,14 @@
 //! read the log every tick and regenerate the same ones (`follow`). Regeneration reads only the
 //! database, so any process renders the same bytes, and files are replaced atomically.
 
+mod entries;
+
 use crate::config::Config;
 use crate::publish::site::{Document, Site};
-use crate::publish::{self, Entry, FeedMeta, Format, Label, Source};
-use crate::storage::{Store, StoryFilter, StoryMember, StoryRow};
+use crate::publish::{self, FeedMeta, Format};
+use crate::storage::{Store, StoryFilter};
 use anyhow::Context;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,6 +39,9 @@ pub struct Publisher {
     serving: bool,
     follow: Arc<tokio::sync::Mutex<Follow>>,
 }
+
+/// Most stored items a topic feed reads (newest first) before matching.
+const TOPIC_ROWS: usize = 20_000;
 
 /// How far this process has read the log of other processes' changes.
 #[derive(Default)]
@@ -234,97 +239,8 @@ impl Publisher {
             description,
             base_url: self.config.server.base_url.to_string(),
             language: "vi".into(),
+            query: None,
         }
-    }
-
-    /// The feed's stories: newest first, one entry per story, at most `max_items`.
-    async fn entries(
-        &self,
-        filter: &StoryFilter,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<Vec<Entry>> {
-        let publish = &self.config.publish;
-        let since =
-            now - chrono::Duration::from_std(publish.max_age).unwrap_or(chrono::Duration::days(14));
-        // Several items may be one story: read more than needed, then keep one per story.
-        let rows = self
-            .store
-            .stories(filter, since, publish.max_items * 4)
-            .await?;
-        let mut order: Vec<i64> = Vec::new();
-        for r in &rows {
-            if !order.contains(&r.cluster_id) {
-                order.push(r.cluster_id);
-                if order.len() == publish.max_items {
-                    break;
-                }
-            }
-        }
-        let members = self.store.story_members(&order).await?;
-        let host = self
-            .config
-            .server
-            .base_url
-            .host_str()
-            .unwrap_or("localhost")
-            .to_string();
-        Ok(order
-            .iter()
-            .filter_map(|id| self.entry(*id, &members, &rows, &host))
-            .collect())
-    }
-
-    /// One story: shown through its first stored item that belongs to this feed, with the other
-    /// members as further sources.
-    fn entry(
-        &self,
-        cluster: i64,
-        members: &[StoryMember],
-        rows: &[StoryRow],
-        host: &str,
-    ) -> Option<Entry> {
-        let shown = rows
-            .iter()
-            .filter(|r| r.cluster_id == cluster)
-            .min_by_key(|r| r.id)?;
-        let story: Vec<&StoryMember> = members.iter().filter(|m| m.cluster_id == cluster).collect();
-        let mut also: Vec<Source> = Vec::new();
-        // Another source is another article: the same link filed in two sections is not one.
-        for m in story.iter().filter(|m| m.id != shown.id) {
-            let same_article = m.url.is_some() && m.url == shown.url;
-            let listed = also.iter().any(|s| s.link == m.url);
-            if !same_article && !listed {
-                also.push(source(m));
-            }
-        }
-        let updated = publish::story_updated(&story)
-            .map_or(shown.published_at, |u| u.max(shown.published_at));
-        Some(Entry {
-            guid: format!("tag:{host},2026:tinbao/story/{cluster}"),
-            title: shown.title.clone(),
-            link: shown.url.clone(),
-            summary_html: shown.summary_html.clone(),
-            content_html: shown.content_html.clone(),
-            published: shown.published_at,
-            updated,
-            authors: shown.authors.clone(),
-            category: Label {
-                slug: shown.category.clone(),
-                name: self
-                    .config
-                    .category(&shown.category)
-                    .map_or(shown.category.clone(), |c| c.title.clone()),
-            },
-            source: Source {
-                title: shown.feed_title.clone(),
-                feed_url: shown.feed_url.clone(),
-                site_url: shown.site_url.clone(),
-                link: None,
-                updated: shown.source_updated,
-            },
-            also,
-            image: shown.image_url.clone(),
-        })
     }
 
     /// Writes `output_dir/feeds/NAME` if its bytes differ; returns whether it did.
@@ -344,16 +260,6 @@ impl Publisher {
         } else {
             self.config.base_dir().join(dir)
         }
-    }
-}
-
-fn source(r: &StoryMember) -> Source {
-    Source {
-        title: r.feed_title.clone(),
-        feed_url: r.feed_url.clone(),
-        site_url: r.site_url.clone(),
-        link: r.url.clone(),
-        updated: None,
     }
 }
 
