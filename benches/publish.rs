@@ -2,7 +2,9 @@
 //! category, served on loopback and polled), then:
 //!  1. times regenerating every merged feed (cold, then again with nothing changed);
 //!  2. measures requests/s for /feeds/all.xml with wrk against `tinbao run` and against nginx
-//!     serving the same file from disk, in the same run, and prints the ratio.
+//!     serving the same file from disk, in the same run, and prints the ratio;
+//!  3. the same for a topic feed (`/feeds/topic.xml?q=…`): one hot query, 1,000 distinct ones
+//!     (each from its own client address), and nginx serving a file of the same bytes.
 //!
 //! Run: `cargo bench --bench publish` (needs `wrk` and `nginx` on PATH: Debian packages).
 
@@ -29,7 +31,7 @@ fn main() {
     let ports = runtime.block_on(serve_feeds(&["127.0.0.1".to_string()], docs));
     let (ip, port) = &ports[0];
     let mut config = String::from(
-        "[database]\nurl = \"sqlite://bench.db\"\n[publish]\nmax_items = 100\nmax_age = \"3650d\"\n",
+        "[database]\nurl = \"sqlite://bench.db\"\n[publish]\nmax_items = 100\nmax_age = \"3650d\"\n[server]\ntopic_days = 366\n",
     );
     for c in 0..CATEGORIES {
         config.push_str(&format!(
@@ -112,12 +114,52 @@ fn main() {
 
     let all_xml = dir.path().join("public/feeds/all.xml");
     let size = std::fs::metadata(&all_xml).map(|m| m.len()).unwrap_or(0);
-    let Some((tinbao_rps, tinbao_kb)) = tinbao_rps(&config_path) else {
+    let Some(served) = tinbao_rps(&config_path, dir.path()) else {
         return;
     };
-    let Some((nginx_rps, nginx_kb)) = nginx_rps(dir.path()) else {
+    let (tinbao_rps, tinbao_kb) = (served.all, served.kb);
+    // The topic feed's bytes as a static file, for nginx to serve beside all.xml.
+    std::fs::write(
+        dir.path().join("public/feeds/topic-copy.xml"),
+        &served.topic_body,
+    )
+    .ok();
+    let Some(nginx) = nginx_rps(dir.path(), &["all.xml", "topic-copy.xml"]) else {
         return;
     };
+    let (nginx_rps, nginx_kb, nginx_topic) = (nginx.0[0], nginx.1, nginx.0[1]);
+    let topic_kb = served.topic_body.len() as f64 / 1024.0;
+    for (name, rps) in [
+        ("serve_topic_hot", served.topic_hot),
+        ("serve_topic_distinct", served.topic_distinct),
+        ("serve_topic_nginx", nginx_topic),
+    ] {
+        common::result(
+            name,
+            &[
+                ("wall_s", "10".into()),
+                ("throughput", format!("{rps:.0}")),
+                ("unit", "req/s".into()),
+                ("size_kb", format!("{topic_kb:.0}")),
+            ],
+        );
+    }
+    println!(
+        "serving a topic feed ({topic_kb:.0} KB, /feeds/topic.xml?q=\"Lào Cai\" \"mưa lũ\"), wrk -t2 -c64 -d10s:"
+    );
+    println!(
+        "  tinbao, one hot query:                {:>10.0} req/s",
+        served.topic_hot
+    );
+    println!(
+        "  tinbao, 1,000 distinct queries:       {:>10.0} req/s  (more than the 512 kept: every request builds its feed; {} of them answered 429)",
+        served.topic_distinct, served.topic_limited
+    );
+    println!("  nginx, a static file of the same size:{nginx_topic:>10.0} req/s");
+    println!(
+        "  ratio hot / nginx:                    {:>10.2}",
+        served.topic_hot / nginx_topic
+    );
     for (name, rps, kb) in [
         ("serve_tinbao", tinbao_rps, tinbao_kb),
         ("serve_nginx", nginx_rps, nginx_kb),
@@ -146,9 +188,19 @@ fn main() {
     drop(runtime);
 }
 
-/// Starts `tinbao run` on a free port, waits for it, runs wrk, stops it; returns requests/s and
-/// the daemon's peak RSS (KiB).
-fn tinbao_rps(config_path: &std::path::Path) -> Option<(f64, i64)> {
+/// What the daemon served: requests/s for /feeds/all.xml, a hot topic query and 1,000 distinct
+/// ones; its peak RSS (KiB); the topic feed's bytes; the distinct run's 429 answers.
+struct Served {
+    all: f64,
+    topic_hot: f64,
+    topic_distinct: f64,
+    topic_limited: u64,
+    kb: i64,
+    topic_body: Vec<u8>,
+}
+
+/// Starts `tinbao run` on a free port, waits for it, runs wrk, stops it.
+fn tinbao_rps(config_path: &std::path::Path, dir: &std::path::Path) -> Option<Served> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tinbao"))
         .args(["--config", config_path.to_str()?, "run"])
         .env("TINBAO_LISTEN", "127.0.0.1:0")
@@ -161,19 +213,64 @@ fn tinbao_rps(config_path: &std::path::Path) -> Option<(f64, i64)> {
         .read_line(&mut line)
         .ok()?;
     let base = line.trim().strip_prefix("listening on ")?.to_string();
-    let rps = wrk(&format!("{base}feeds/all.xml"))?;
+    let all = wrk(&format!("{base}feeds/all.xml"), None)?.0;
+    let encode = |q: &str| url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>();
+    let hot = format!(
+        "{base}feeds/topic.xml?q={}",
+        encode("\"Lào Cai\" \"mưa lũ\"")
+    );
+    let topic_body = tokio::runtime::Runtime::new()
+        .ok()?
+        .block_on(async { reqwest::get(&hot).await.ok()?.bytes().await.ok() })?
+        .to_vec();
+    let topic_hot = wrk(&hot, None)?.0;
+    // 1,000 distinct pairs of phrases, each from its own client (X-Forwarded-For, as behind a
+    // reverse proxy on the same machine), so the per-client limit applies as it would.
+    let mut paths = Vec::new();
+    'pairs: for a in common::WORDS {
+        for b in common::WORDS {
+            if a != b {
+                paths.push(format!(
+                    "/feeds/topic.xml?q={}",
+                    encode(&format!("\"{a}\" \"{b}\""))
+                ));
+                if paths.len() == 1000 {
+                    break 'pairs;
+                }
+            }
+        }
+    }
+    let script = dir.join("topics.lua");
+    let list: String = paths.iter().map(|p| format!("  \"{p}\",\n")).collect();
+    std::fs::write(
+        &script,
+        format!(
+            "paths = {{\n{list}}}\ni = 0\nrequest = function()\n  i = i + 1\n  local n = (i % #paths) + 1\n  \
+             return wrk.format(\"GET\", paths[n], {{ [\"X-Forwarded-For\"] = \"10.0.\" .. math.floor(n / 256) .. \".\" .. (n % 256) }})\nend\n"
+        ),
+    )
+    .ok()?;
+    let (topic_distinct, topic_limited) = wrk(&format!("{base}feeds/topic.xml"), Some(&script))?;
     let kb = measure::vm_hwm_kb(&child.id().to_string()).unwrap_or(0);
     // SIGTERM: the daemon's own graceful stop.
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
-    Some((rps, kb))
+    Some(Served {
+        all,
+        topic_hot,
+        topic_distinct,
+        topic_limited,
+        kb,
+        topic_body,
+    })
 }
 
-/// Serves the same output folder with nginx on a loopback port and runs wrk against it; returns
-/// requests/s and the peak RSS of its master and workers together (KiB).
-fn nginx_rps(dir: &std::path::Path) -> Option<(f64, i64)> {
+/// Serves the same output folder with nginx on a loopback port and runs wrk against each of
+/// `files` (below /feeds/); returns their requests/s and the peak RSS of its master and workers
+/// together (KiB).
+fn nginx_rps(dir: &std::path::Path, files: &[&str]) -> Option<(Vec<f64>, i64)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .ok()?
         .local_addr()
@@ -206,7 +303,10 @@ fn nginx_rps(dir: &std::path::Path) -> Option<(f64, i64)> {
         }
     };
     std::thread::sleep(Duration::from_millis(500));
-    let rps = wrk(&format!("http://127.0.0.1:{port}/feeds/all.xml"))?;
+    let mut rps = Vec::new();
+    for file in files {
+        rps.push(wrk(&format!("http://127.0.0.1:{port}/feeds/{file}"), None)?.0);
+    }
     let master = child.id().to_string();
     let kb: i64 = std::iter::once(master.clone())
         .chain(children_of(&master))
@@ -239,11 +339,15 @@ fn children_of(pid: &str) -> Vec<String> {
         .collect()
 }
 
-fn wrk(url: &str) -> Option<f64> {
-    let out = match Command::new("wrk")
-        .args(["-t2", "-c64", "-d10s", url])
-        .output()
-    {
+/// wrk against `url` (with a Lua `script` choosing each request, if given): requests/s, and how
+/// many answers were not 2xx or 3xx.
+fn wrk(url: &str, script: Option<&std::path::Path>) -> Option<(f64, u64)> {
+    let mut args = vec!["-t2".to_string(), "-c64".into(), "-d10s".into()];
+    if let Some(script) = script {
+        args.extend(["-s".into(), script.display().to_string()]);
+    }
+    args.push(url.to_string());
+    let out = match Command::new("wrk").args(&args).output() {
         Ok(o) => o,
         Err(e) => {
             println!("wrk not available ({e}): install the Debian package wrk");
@@ -251,7 +355,14 @@ fn wrk(url: &str) -> Option<f64> {
         }
     };
     let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
+    let rps = text
+        .lines()
         .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())?;
+    let failed = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))
         .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    Some((rps, failed))
 }

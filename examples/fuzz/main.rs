@@ -13,6 +13,7 @@
 //!   cargo run --release --example fuzz -- opml 60       # OPML lists, and discovery on pages
 //!   cargo run --release --example fuzz -- query 60      # the topic query parser and matcher
 //!   cargo run --release --example fuzz -- all 60        # each target for 60 s
+//!   cargo run --release --example fuzz -- replay html target/fuzz/html/slow-1   # a finding again
 //!
 //! Prints executions, findings, the feed-rs panics the parse chain contained (kept as
 //! `contained-N`: each is a document whose items are lost) and the slowest input's time. Deterministic for a
@@ -31,6 +32,17 @@ const SLOW: Duration = Duration::from_secs(2);
 fn main() {
     let mut args = std::env::args().skip(1);
     let target = args.next().unwrap_or_else(|| "all".into());
+    if target == "replay" {
+        // `replay TARGET FILE…`: each saved input run again, with its time.
+        let target = args.next().unwrap_or_default();
+        for file in args {
+            let input = std::fs::read(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
+            let started = Instant::now();
+            exercise(&target, &input);
+            println!("{file}: {:.1} ms", started.elapsed().as_secs_f64() * 1000.0);
+        }
+        return;
+    }
     let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(30);
     let seed: u64 = std::env::var("FUZZ_SEED")
         .ok()
@@ -61,7 +73,7 @@ fn run(target: &str, budget: Duration, seed: u64) -> usize {
         .join(target);
     let started = Instant::now();
     let (mut runs, mut findings) = (0u64, 0usize);
-    let mut slowest = (Duration::ZERO, 0usize);
+    let mut slowest = (Duration::ZERO, Vec::new());
     while started.elapsed() < budget {
         let base = &seeds[rng.below(seeds.len())];
         let input = mutate(base, &seeds, &mut rng);
@@ -70,7 +82,7 @@ fn run(target: &str, budget: Duration, seed: u64) -> usize {
         let took = one.elapsed();
         runs += 1;
         if took > slowest.0 {
-            slowest = (took, input.len());
+            slowest = (took, input.clone());
         }
         let problem = match outcome {
             Err(_) => Some("panic"),
@@ -88,8 +100,13 @@ fn run(target: &str, budget: Duration, seed: u64) -> usize {
         started.elapsed().as_secs_f64(),
         CONTAINED.swap(0, std::sync::atomic::Ordering::Relaxed),
         slowest.0.as_secs_f64() * 1000.0,
-        slowest.1
+        slowest.1.len()
     );
+    // Kept for `replay`, found or not: the input to look at when a target slows down.
+    if !slowest.1.is_empty() {
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::write(dir.join("slowest"), &slowest.1);
+    }
     findings
 }
 
@@ -152,7 +169,18 @@ fn html(input: &[u8]) {
         date: Some("time, .story__time".into()),
         summary: Some("p".into()),
     };
+    let timed = std::env::var_os("FUZZ_STEPS").is_some();
+    let step = |name: &str, started: Instant| {
+        if timed {
+            println!(
+                "  {name}: {:.1} ms",
+                started.elapsed().as_secs_f64() * 1000.0
+            );
+        }
+    };
+    let t = Instant::now();
     let _ = tinbao::reader::html_source::extract(input, &ctx, &list);
+    step("section page", t);
     let url = url::Url::parse("https://baolaocai.vn/bai-viet/1.html").expect("url");
     let rule = tinbao::config::sites::SiteRule {
         hosts: vec!["baolaocai.vn".into()],
@@ -160,15 +188,16 @@ fn html(input: &[u8]) {
         remove: vec![".lien-quan".into(), "figure + figure".into()],
     };
     use tinbao::reader::article::extract;
+    let t = Instant::now();
     let _ = extract(input, Some("text/html"), &url, &FullText::Auto, None);
+    step("readability", t);
+    let t = Instant::now();
     let _ = extract(input, None, &url, &FullText::Auto, Some(&rule));
-    let _ = extract(
-        input,
-        Some("text/html"),
-        &url,
-        &FullText::Selector("div.noi-dung p".into()),
-        None,
-    );
+    step("site rule", t);
+    let t = Instant::now();
+    let selector = FullText::Selector("div.noi-dung p".into());
+    let _ = extract(input, Some("text/html"), &url, &selector, None);
+    step("selector", t);
 }
 
 /// An OPML list read as `tinbao import opml` reads it and added to a feeds.toml; the same bytes

@@ -52,6 +52,13 @@ pub fn extract(
         .and_then(charset_param)
         .or_else(|| super::html_source::meta_charset(&bytes[..bytes.len().min(2048)]));
     let text = super::decode::decode_to_utf8(bytes, charset.as_deref());
+    let deep = crate::text::markup_depth(&text);
+    if deep > crate::text::MAX_MARKUP_DEPTH {
+        return Err(format!(
+            "the page nests its elements {deep} deep (more than {}): not read",
+            crate::text::MAX_MARKUP_DEPTH
+        ));
+    }
     let sanitizer = Sanitizer::new(Some(url));
     let (raw, how) = match (how, site) {
         (FullText::Selector(selector), _) => (by_selector(&text, selector, &[])?, "selector"),
@@ -91,7 +98,17 @@ fn by_selector(text: &str, selector: &str, remove: &[String]) -> Result<String, 
             }
         }
     }
-    let parts: Vec<String> = page.select(&body).map(|e| e.html()).collect();
+    // Outermost matches only: a match inside another is already in its HTML (nested matches
+    // copied each level again, quadratic in the nesting depth).
+    let mut taken = std::collections::HashSet::new();
+    let mut parts: Vec<String> = Vec::new();
+    for el in page.select(&body) {
+        if el.ancestors().any(|a| taken.contains(&a.id())) {
+            continue;
+        }
+        taken.insert(el.id());
+        parts.push(el.html());
+    }
     if parts.is_empty() {
         return Err(format!(
             "the selector {selector:?} matches nothing on this page (has its layout changed?)"
@@ -100,8 +117,20 @@ fn by_selector(text: &str, selector: &str, remove: &[String]) -> Result<String, 
     Ok(parts.concat())
 }
 
+/// Deepest element nesting readability is given: its scoring walks each paragraph's
+/// ancestors, so a page nesting thousands deep (a hostile or broken one: 15,000 nested `<div>`s
+/// in 1 MB took 10 s) would cost time quadratic in its depth. Real article pages nest a few
+/// dozen deep.
+const MAX_DEPTH: usize = 256;
+
 /// Readability-style extraction; a panic inside it is an error of this page only.
 fn readable(text: &str, url: &Url) -> Result<String, String> {
+    let deep = crate::text::markup_depth(text);
+    if deep > MAX_DEPTH {
+        return Err(format!(
+            "the page nests its elements {deep} deep (more than {MAX_DEPTH}): not read by readability"
+        ));
+    }
     let cfg = dom_smoothie::Config {
         max_elements_to_parse: MAX_ELEMENTS,
         ..Default::default()

@@ -37,6 +37,13 @@ impl Sanitizer {
         if html.is_empty() {
             return String::new();
         }
+        if crate::text::markup_depth(html) > crate::text::MAX_MARKUP_DEPTH {
+            // Too deep to parse in reasonable time: its text, as one escaped paragraph.
+            let text = crate::text::strip_tags(html)
+                .replace('<', "&lt;")
+                .replace('>', "&gt;");
+            return format!("<p>{}</p>", nfc(crate::text::clean_text(&text).as_str()));
+        }
         let cleaned = self.builder.clean(html).to_string();
         let cleaned: String = cleaned
             .chars()

@@ -210,3 +210,60 @@ fn a_site_rule_that_no_longer_fits_falls_back_to_readability() {
     assert_eq!(body.how, "readability (the site rule matched nothing)");
     assert!(body.text.contains("huyện Bát Xát"));
 }
+
+#[test]
+fn nested_matches_are_taken_once() {
+    // A body selector matching elements inside each other (found by the fuzzer: 588 nested
+    // matches made the body quadratic and took seconds).
+    let depth = 300;
+    let page = format!(
+        "<html><body><article>{}<p>Lũ quét ở Bát Xát.</p>{}</article></body></html>",
+        "<div class=\"noi-dung\">".repeat(depth),
+        "</div>".repeat(depth)
+    );
+    let how = FullText::Selector(".noi-dung".into());
+    let body = extract(page.as_bytes(), Some("text/html"), &url(), &how, None).unwrap();
+    assert_eq!(body.text.matches("Bát Xát").count(), 1, "{}", body.text);
+}
+
+#[test]
+fn a_page_nested_hundreds_deep_is_not_given_to_readability() {
+    let n = 600;
+    let page = format!(
+        "<html><body>{}{}</body></html>",
+        "<div><p>Lũ quét ở Bát Xát, mưa lớn kéo dài nhiều ngày.</p>".repeat(n),
+        "</div>".repeat(n)
+    );
+    let err = extract(
+        page.as_bytes(),
+        Some("text/html"),
+        &url(),
+        &FullText::Auto,
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("nests its elements") && err.contains("more than 256"),
+        "{err}"
+    );
+    // A selector reads it in one pass: only readability's scoring is quadratic in the depth.
+    let how = FullText::Selector("body > div".into());
+    assert!(extract(page.as_bytes(), Some("text/html"), &url(), &how, None).is_ok());
+}
+
+#[test]
+fn a_page_nested_thousands_deep_is_not_parsed_at_all() {
+    let page = format!(
+        "<html><body>{}<p>Bát Xát</p></body></html>",
+        "<div>".repeat(5000)
+    );
+    let how = FullText::Selector("p".into());
+    let err = extract(page.as_bytes(), Some("text/html"), &url(), &how, None).unwrap_err();
+    assert!(err.contains("deep (more than 1000): not read"), "{err}");
+    // Feed content that deep keeps its text, unparsed.
+    let clean = Sanitizer::new(None).clean(&page);
+    assert!(
+        clean.starts_with("<p>") && clean.contains("Bát Xát") && !clean.contains("<div"),
+        "{clean}"
+    );
+}
