@@ -98,7 +98,9 @@ async fn sample(UrlPath(name): UrlPath<String>) -> axum::response::Response {
 pub fn config_text(samples_base: &str, listen: &str) -> String {
     let mut text = format!(
         "# Written by `tinbao demo`: the bundled sample feeds, served on loopback.\n\n\
-         [server]\nlisten = \"{listen}\"\nbase_url = \"http://{listen}/\"\n\n\
+         [server]\nlisten = \"{listen}\"\nbase_url = \"http://{listen}/\"\n\
+         # The samples are dated late November 2026: topic feeds reach back to them.\n\
+         topic_days = 366\n\n\
          [database]\nurl = \"sqlite://tinbao.db\"\n\n[polling]\ninterval = \"15m\"\n\n\
          [smtp]\nurl = \"file://outbox\"\nfrom = \"Tin tỉnh – bản demo <ban-tin@example.vn>\"\n"
     );
