@@ -10,6 +10,49 @@ use tinbao::publish::site::Site;
 use tinbao::storage::StoryFilter;
 use tinbao::worker::publisher::Publisher;
 
+/// Subscribes a fresh newsboat to `urls` in `dir`, reloads them once, and returns its cache and
+/// log; fails on an exit error or an ERROR in its log (newsboat exits 0 when a download fails).
+pub async fn newsboat_reload(dir: &std::path::Path, urls: &[String]) -> (sqlx::SqlitePool, String) {
+    std::fs::write(dir.join("urls"), urls.join("\n") + "\n").unwrap();
+    std::fs::write(dir.join("newsboat.conf"), "").unwrap();
+    let status = tokio::process::Command::new("newsboat")
+        .args([
+            "-u",
+            "urls",
+            "-c",
+            "cache.db",
+            "-C",
+            "newsboat.conf",
+            "-x",
+            "reload",
+            "-l",
+            "3",
+            "-d",
+            "nb.log",
+        ])
+        .current_dir(dir)
+        .env("HOME", dir)
+        .output()
+        .await
+        .expect("newsboat");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let log = format!(
+        "{}\nstdout: {}\nstderr: {}",
+        std::fs::read_to_string(dir.join("nb.log")).unwrap_or_default(),
+        String::from_utf8_lossy(&status.stdout),
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(!log.contains("ERROR"), "newsboat log has errors:\n{log}");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("cache.db").display()))
+        .await
+        .expect("newsboat cache");
+    (pool, log)
+}
+
 pub struct Published {
     pub app: TestApp,
     pub fixtures: FixtureServer,
@@ -182,45 +225,7 @@ async fn newsboat_reads_the_merged_feeds_from_the_running_server() {
         let dir = p.app.dir.path();
         let urls = ["all.xml", "thoi-su.atom", "province/ha-giang.xml"]
             .map(|n| format!("{}feeds/{n}", p.base));
-        std::fs::write(dir.join("urls"), urls.join("\n") + "\n").unwrap();
-        std::fs::write(dir.join("newsboat.conf"), "").unwrap();
-        let status = tokio::process::Command::new("newsboat")
-            .args([
-                "-u",
-                "urls",
-                "-c",
-                "cache.db",
-                "-C",
-                "newsboat.conf",
-                "-x",
-                "reload",
-                "-l",
-                "3",
-                "-d",
-                "nb.log",
-            ])
-            .current_dir(dir)
-            .env("HOME", dir)
-            .output()
-            .await
-            .expect("newsboat");
-        assert!(
-            status.status.success(),
-            "{}",
-            String::from_utf8_lossy(&status.stderr)
-        );
-        // newsboat exits 0 even when a download fails: its log says.
-        let log = format!(
-            "{}\nstdout: {}\nstderr: {}",
-            std::fs::read_to_string(dir.join("nb.log")).unwrap_or_default(),
-            String::from_utf8_lossy(&status.stdout),
-            String::from_utf8_lossy(&status.stderr)
-        );
-        assert!(!log.contains("ERROR"), "newsboat log has errors:\n{log}");
-        let pool =
-            sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("cache.db").display()))
-                .await
-                .expect("newsboat cache");
+        let (pool, log) = newsboat_reload(dir, &urls).await;
         // Every subscription was read and titled.
         let feeds: Vec<(String, String)> =
             sqlx::query_as("SELECT rssurl, title FROM rss_feed ORDER BY rssurl")

@@ -167,38 +167,7 @@ print(json.dumps(out))
     }
 
     let dir = p.app.dir.path();
-    std::fs::write(dir.join("urls"), urls.join("\n") + "\n").unwrap();
-    std::fs::write(dir.join("newsboat.conf"), "").unwrap();
-    let run = tokio::process::Command::new("newsboat")
-        .args([
-            "-u",
-            "urls",
-            "-c",
-            "cache.db",
-            "-C",
-            "newsboat.conf",
-            "-x",
-            "reload",
-            "-l",
-            "3",
-            "-d",
-            "nb.log",
-        ])
-        .current_dir(dir)
-        .env("HOME", dir)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let log = std::fs::read_to_string(dir.join("nb.log")).unwrap_or_default();
-    assert!(!log.contains("ERROR"), "{log}");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("cache.db").display()))
-        .await
-        .unwrap();
+    let (pool, log) = crate::publish::newsboat_reload(dir, &urls).await;
     let items: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rss_item")
         .fetch_one(&pool)
         .await

@@ -176,14 +176,11 @@ async fn check(
                 category_title,
             })
         }
-        None if html || looks_like_page(&fetched.body) => Checked::Page(fetched),
+        None if html || crate::reader::article::looks_like_html(&fetched.body) => {
+            Checked::Page(fetched)
+        }
         None => Checked::Failed("neither a feed nor a web page".into()),
     }
-}
-
-fn looks_like_page(body: &[u8]) -> bool {
-    let head = String::from_utf8_lossy(&body[..body.len().min(512)]).to_ascii_lowercase();
-    head.contains("<html") || head.contains("<!doctype html")
 }
 
 /// Ids unique among themselves and the config's feeds; a category the config has by title is
@@ -256,17 +253,7 @@ fn print_blocks(out: &mut impl Write, found: &[Found], config: &Config) -> std::
     Ok(())
 }
 
-/// A TOML basic string.
+/// A TOML string (toml_edit's rendering: quotes and escapes as TOML wants them).
 fn toml_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    toml_edit::Value::from(s).to_string()
 }

@@ -49,16 +49,10 @@ pub fn extract(
         return Err("not an HTML page (no Content-Type, and the bytes are not markup)".into());
     }
     let charset = content_type
-        .and_then(charset_param)
+        .and_then(super::fetcher::charset_of)
         .or_else(|| super::html_source::meta_charset(&bytes[..bytes.len().min(2048)]));
     let text = super::decode::decode_to_utf8(bytes, charset.as_deref());
-    let deep = crate::text::markup_depth(&text);
-    if deep > crate::text::MAX_MARKUP_DEPTH {
-        return Err(format!(
-            "the page nests its elements {deep} deep (more than {}): not read",
-            crate::text::MAX_MARKUP_DEPTH
-        ));
-    }
+    crate::text::parseable(&text)?;
     let sanitizer = Sanitizer::new(Some(url));
     let (raw, how) = match (how, site) {
         (FullText::Selector(selector), _) => (by_selector(&text, selector, &[])?, "selector"),
@@ -144,21 +138,15 @@ fn readable(text: &str, url: &Url) -> Result<String, String> {
 }
 
 /// Whether bytes without a Content-Type start like a web page.
-fn looks_like_html(bytes: &[u8]) -> bool {
+pub(crate) fn looks_like_html(bytes: &[u8]) -> bool {
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).to_ascii_lowercase();
     let head = head.trim_start_matches('\u{feff}').trim_start();
     head.starts_with('<')
         && (head.contains("<html")
             || head.contains("<!doctype html")
             || head.contains("<body")
-            || head.contains("<p"))
-}
-
-fn charset_param(ct: &str) -> Option<String> {
-    ct.split(';').skip(1).find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        (k.trim().eq_ignore_ascii_case("charset")).then(|| v.trim().trim_matches('"').to_string())
-    })
+            || head.contains("<p>")
+            || head.contains("<p "))
 }
 
 #[cfg(test)]

@@ -44,13 +44,16 @@ pub struct Fetched {
 impl Fetched {
     /// The charset parameter of the Content-Type header.
     pub fn charset(&self) -> Option<String> {
-        let ct = self.content_type.as_deref()?;
-        ct.split(';').skip(1).find_map(|p| {
-            let (k, v) = p.split_once('=')?;
-            (k.trim().eq_ignore_ascii_case("charset"))
-                .then(|| v.trim().trim_matches('"').to_string())
-        })
+        charset_of(self.content_type.as_deref()?)
     }
+}
+
+/// The charset parameter of a Content-Type value (`text/html; charset="windows-1258"`).
+pub fn charset_of(content_type: &str) -> Option<String> {
+    content_type.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        (k.trim().eq_ignore_ascii_case("charset")).then(|| v.trim().trim_matches('"').to_string())
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,34 +140,38 @@ impl Fetcher {
         url: &Url,
         validators: &Validators,
     ) -> Result<FetchOutcome, FetchError> {
-        let semaphore = self.host_permit_source(url);
-        let _permit = semaphore
-            .acquire_owned()
-            .await
-            .map_err(|e| FetchError::Other(e.to_string()))?;
-        let exchange = self.fetch_following(url, validators, ACCEPT);
-        match tokio::time::timeout(self.timeout, exchange).await {
-            // The client's own timer is the same limit: report it, not reqwest's blank one.
-            Ok(Err(FetchError::Timeout(_))) => Err(FetchError::Timeout(self.timeout)),
-            Ok(result) => result,
-            Err(_) => Err(FetchError::Timeout(self.timeout)),
-        }
+        self.bounded(url, validators, ACCEPT).await
     }
 
     /// Fetches a web page (an article, for its full text) under the same limits as a feed:
     /// the host's concurrency, the timeout, the body cap and the redirect rules.
     pub async fn fetch_page(&self, url: &Url) -> Result<Fetched, FetchError> {
+        match self
+            .bounded(url, &Validators::default(), PAGE_ACCEPT)
+            .await?
+        {
+            FetchOutcome::Body(page) | FetchOutcome::NotModified(page) => Ok(page),
+        }
+    }
+
+    /// One exchange under the host's concurrency limit, bounded as a whole by the timeout.
+    async fn bounded(
+        &self,
+        url: &Url,
+        validators: &Validators,
+        accept: &'static str,
+    ) -> Result<FetchOutcome, FetchError> {
         let semaphore = self.host_permit_source(url);
         let _permit = semaphore
             .acquire_owned()
             .await
             .map_err(|e| FetchError::Other(e.to_string()))?;
-        let none = Validators::default();
-        let exchange = self.fetch_following(url, &none, PAGE_ACCEPT);
+        let exchange = self.fetch_following(url, validators, accept);
         match tokio::time::timeout(self.timeout, exchange).await {
-            Ok(Ok(FetchOutcome::Body(page) | FetchOutcome::NotModified(page))) => Ok(page),
-            Ok(Err(FetchError::Timeout(_))) | Err(_) => Err(FetchError::Timeout(self.timeout)),
-            Ok(Err(e)) => Err(e),
+            // The client's own timer is the same limit: report it, not reqwest's blank one.
+            Ok(Err(FetchError::Timeout(_))) => Err(FetchError::Timeout(self.timeout)),
+            Ok(result) => result,
+            Err(_) => Err(FetchError::Timeout(self.timeout)),
         }
     }
 

@@ -75,13 +75,7 @@ pub fn extract(
         .clone()
         .or_else(|| meta_charset(&bytes[..bytes.len().min(2048)]));
     let text = super::decode::decode_to_utf8(bytes, charset.as_deref());
-    let deep = crate::text::markup_depth(&text);
-    if deep > crate::text::MAX_MARKUP_DEPTH {
-        return Err(ParseError::Invalid(format!(
-            "the page nests its elements {deep} deep (more than {}): not read",
-            crate::text::MAX_MARKUP_DEPTH
-        )));
-    }
+    crate::text::parseable(&text).map_err(ParseError::Invalid)?;
     let page = Html::parse_document(&text);
     let base = ctx.base.as_ref();
     let sanitizer = normalize::Sanitizer::new(base);

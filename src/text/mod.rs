@@ -18,7 +18,7 @@ pub use fold::{FoldedText, base_form, fold_syllable, syllables};
 pub use index::{MatchScratch, QueryIndex};
 pub use matcher::{GrepError, grep};
 pub use plain::{
-    MAX_MARKUP_DEPTH, clean_text, html_to_text, markup_depth, nfc, strip_tags, text_of_sanitized,
-    title_text,
+    MAX_MARKUP_DEPTH, clean_text, html_to_text, markup_depth, nfc, parseable, strip_tags,
+    text_of_sanitized, title_text,
 };
 pub use query::{Clause, Phrase, PhraseKind, Query, QueryError, QueryErrorKind, QuerySyllable};

@@ -106,6 +106,16 @@ pub fn markup_depth(html: &str) -> usize {
     deepest
 }
 
+/// `Ok` when a page's markup is shallow enough to parse, else why not (the page's error).
+pub fn parseable(html: &str) -> Result<(), String> {
+    match markup_depth(html) {
+        deep if deep > MAX_MARKUP_DEPTH => Err(format!(
+            "the page nests its elements {deep} deep (more than {MAX_MARKUP_DEPTH}): not read"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The text of markup too deep to parse (see `MAX_MARKUP_DEPTH`): tags dropped in one linear
 /// pass, the rest kept as it is (entities still encoded).
 pub fn strip_tags(html: &str) -> String {
