@@ -17,6 +17,7 @@ mod instances;
 mod match_cli;
 mod once;
 mod opml_import;
+mod private_feeds;
 mod publish;
 mod selfservice;
 mod storage;

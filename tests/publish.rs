@@ -81,7 +81,9 @@ pub async fn published() -> Published {
     };
     let config = format!(
         "[database]\nurl = \"sqlite://tinbao.db\"\n[publish]\nmax_age = \"3650d\"\n[server]\ntopic_days = 366\n\
-         [[category]]\nslug = \"thoi-su\"\ntitle = \"Thời sự\"\n[[category]]\nslug = \"xa-hoi\"\ntitle = \"Xã hội\"\n{}{}{}{}",
+         [[category]]\nslug = \"thoi-su\"\ntitle = \"Thời sự\"\n[[category]]\nslug = \"xa-hoi\"\ntitle = \"Xã hội\"\n\
+         [[province]]\nslug = \"lao-cai\"\nname = \"Lào Cai\"\n[[province]]\nslug = \"ca-nuoc\"\nname = \"Cả nước\"\n\
+         [[province]]\nslug = \"yen-bai\"\nname = \"Yên Bái\"\n[[province]]\nslug = \"ha-giang\"\nname = \"Hà Giang\"\n{}{}{}{}",
         feed("baolaocai", "/lc.rss", "thoi-su", "lao-cai"),
         feed("vnexpress", "/vne.rss", "thoi-su", "ca-nuoc"),
         feed("baoyenbai", "/yb.atom", "thoi-su", "yen-bai"),

@@ -14,11 +14,11 @@ use std::time::Instant;
 use tinbao::digest::links::{Links, Purpose};
 use tinbao::http::AppState;
 
-struct World {
-    app: TestApp,
+pub(crate) struct World {
+    pub(crate) app: TestApp,
     smtp: SmtpServer,
     /// The site's base URL, "http://127.0.0.1:PORT/".
-    base: String,
+    pub(crate) base: String,
     state: AppState,
     fixtures: FixtureServer,
 }
@@ -44,7 +44,7 @@ fn rss(title: &str, items: &[(&str, &str, i64)]) -> String {
 /// A site with two feeds polled (stories from the last hours, one older than a week), an SMTP
 /// server, and the HTTP server on the port the config's base_url names. `None` if aiosmtpd is
 /// missing (and not required).
-async fn world() -> Option<World> {
+pub(crate) async fn world() -> Option<World> {
     if !SmtpServer::available() {
         return None;
     }
@@ -133,7 +133,7 @@ impl World {
     }
 
     /// Waits (up to 15 s) for a message to `address` with this subject.
-    async fn mail_titled(&self, address: &str, subject: &str) -> ReceivedMail {
+    pub(crate) async fn mail_titled(&self, address: &str, subject: &str) -> ReceivedMail {
         let deadline = Instant::now() + std::time::Duration::from_secs(15);
         loop {
             if let Some(m) = self
@@ -168,7 +168,7 @@ impl World {
 }
 
 /// The first link in `text` starting with `base` + `path`.
-fn link(text: &str, base: &str, path: &str) -> String {
+pub(crate) fn link(text: &str, base: &str, path: &str) -> String {
     let start = text
         .find(&format!("{base}{path}"))
         .unwrap_or_else(|| panic!("no {path} link in:\n{text}"));
@@ -184,7 +184,7 @@ fn screenshots() -> PathBuf {
 }
 
 /// A plain HTTP client that keeps cookies like a browser would (one cookie: ours).
-struct Client {
+pub(crate) struct Client {
     http: reqwest::Client,
     cookie: std::sync::Mutex<Option<String>>,
     /// Sent as X-Forwarded-For, as a reverse proxy would.
@@ -192,7 +192,7 @@ struct Client {
 }
 
 impl Client {
-    fn new() -> Client {
+    pub(crate) fn new() -> Client {
         Client {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -204,7 +204,7 @@ impl Client {
     }
 
     /// GETs a page with a form; returns (status, body, its csrf field).
-    async fn get(&self, url: &str) -> (u16, String, String) {
+    pub(crate) async fn get(&self, url: &str) -> (u16, String, String) {
         let mut request = self.http.get(url);
         if let Some(c) = self.cookie.lock().unwrap().clone() {
             request = request.header("cookie", c);
@@ -228,7 +228,11 @@ impl Client {
         (status, body, csrf)
     }
 
-    async fn post(&self, url: &str, form: &[(&str, &str)]) -> (u16, String, Option<String>) {
+    pub(crate) async fn post(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, String, Option<String>) {
         let body: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
@@ -253,7 +257,7 @@ impl Client {
     }
 
     /// Fills in and sends the sign-up form.
-    async fn sign_up(&self, base: &str, email: &str) -> (u16, String, Option<String>) {
+    pub(crate) async fn sign_up(&self, base: &str, email: &str) -> (u16, String, Option<String>) {
         let (_, _, csrf) = self.get(&format!("{base}subscribe")).await;
         self.post(
             &format!("{base}subscribe"),
@@ -312,6 +316,12 @@ async fn a_reader_subscribes_confirms_changes_topics_and_unsubscribes_in_a_real_
         !preview.contains("Yên Bái"),
         "other provinces stay out: {preview}"
     );
+    // The topic, as it stands, is a feed too: its address is on the page.
+    let feed = b.attribute("#t0_feed", "value").await.unwrap_or_default();
+    assert_eq!(
+        feed,
+        format!("{}feeds/topic.atom?q=l%C5%A9&province=lao-cai", w.base)
+    );
     b.screenshot(&shots, "03-subscribe-preview").await;
     b.click("input[name=schedule][value=immediate]").await;
     b.submit("button[value=subscribe]").await;
@@ -363,6 +373,15 @@ async fn a_reader_subscribes_confirms_changes_topics_and_unsubscribes_in_a_real_
     // Manage: add a second topic, change the schedule, pause and resume.
     b.goto(&manage).await;
     assert!(b.text("main").await.contains("ban.doc@example.vn"));
+    let private = b
+        .attribute("#private-feed-url", "value")
+        .await
+        .unwrap_or_default();
+    assert!(
+        private.starts_with(&format!("{}feeds/me/", w.base)),
+        "{private}"
+    );
+    assert!(b.attribute("#t0_feed", "value").await.is_some());
     b.screenshot(&shots, "07-manage").await;
     b.click("input[name=t1_category][value=kinh-te]").await;
     b.click("input[name=schedule][value=weekly]").await;

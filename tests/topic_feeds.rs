@@ -123,6 +123,70 @@ async fn a_topic_is_a_feed_of_the_stories_that_match() {
     assert_eq!(get(&topic(&p.base, "xml", &long), &[]).await.status(), 400);
     let nowhere = get(&topic(&p.base, "xml", "q=Fansipan&category=khong-co"), &[]).await;
     assert_eq!(nowhere.status(), 404);
+    let twice = get(&topic(&p.base, "xml", "q=a&q=b"), &[]).await;
+    assert_eq!(twice.status(), 400);
+}
+
+/// The items of a JSON topic feed: (title, category slug).
+async fn items(url: &str) -> Vec<(String, String)> {
+    let r = get(url, &[]).await;
+    assert_eq!(r.status(), 200, "{url}");
+    let feed: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let category = i["tags"][0].as_str().unwrap_or_default().to_string();
+            (i["title"].as_str().unwrap().to_string(), category)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_subscribers_topic_of_several_categories_and_provinces_is_a_feed_too() {
+    let p = published().await;
+    // Several categories, repeated or comma-separated, in any order: one feed.
+    let repeated = topic(&p.base, "json", "category=thoi-su&category=xa-hoi");
+    let both = items(&repeated).await;
+    assert_eq!(
+        both,
+        items(&topic(&p.base, "json", "category=xa-hoi,thoi-su")).await
+    );
+    let thoi_su = items(&topic(&p.base, "json", "category=thoi-su")).await;
+    let xa_hoi = items(&topic(&p.base, "json", "category=xa-hoi")).await;
+    assert!(!thoi_su.is_empty() && !xa_hoi.is_empty());
+    assert!(both.len() >= thoi_su.len().max(xa_hoi.len()), "{both:?}");
+    let tagged = |name: &str| both.iter().filter(|(_, c)| c == name).count();
+    assert!(tagged("Thời sự") > 0 && tagged("Xã hội") > 0, "{both:?}");
+    for (title, _) in &both {
+        assert!(
+            thoi_su.iter().chain(&xa_hoi).any(|(t, _)| t == title),
+            "{title} is in neither category's feed"
+        );
+    }
+    // A province without a query, and with one.
+    let lao_cai = items(&topic(&p.base, "json", "province=lao-cai")).await;
+    assert!(!lao_cai.is_empty());
+    let floods = items(&topic(
+        &p.base,
+        "json",
+        "province=lao-cai&province=yen-bai&q=m%C6%B0a",
+    ))
+    .await;
+    let yen_bai = items(&topic(&p.base, "json", "province=yen-bai")).await;
+    for (title, _) in &floods {
+        assert!(
+            lao_cai.iter().chain(&yen_bai).any(|(t, _)| t == title),
+            "{title} is from neither province"
+        );
+    }
+    assert_eq!(
+        get(&topic(&p.base, "json", "province=khong-co"), &[])
+            .await
+            .status(),
+        404
+    );
 }
 
 #[tokio::test]
@@ -162,7 +226,7 @@ print(json.dumps(out))
     let results: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     for r in &results {
         assert_eq!(r["bozo"], false, "{}: {}", r["url"], r["error"]);
-        assert_eq!(r["title"], "\"Lào Cai\" – tinbao", "{r}");
+        assert_eq!(r["title"], "Lào Cai · “Lào Cai” – tinbao", "{r}");
         assert!(r["n"].as_u64().unwrap() > 0, "{r}");
     }
 
@@ -177,5 +241,5 @@ print(json.dumps(out))
         .fetch_all(&pool)
         .await
         .unwrap();
-    assert_eq!(titles, ["\"Lào Cai\" – tinbao", "\"Lào Cai\" – tinbao"]);
+    assert_eq!(titles, ["Lào Cai · “Lào Cai” – tinbao"; 2]);
 }

@@ -12,6 +12,7 @@ use crate::storage::{NewToken, Store};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use url::Url;
 
@@ -21,6 +22,8 @@ pub enum Purpose {
     Unsubscribe,
     /// Double opt-in; valid for `CONFIRM_VALID`.
     Confirm,
+    /// A subscriber's private feed of their topics: one per subscriber, valid until revoked.
+    Feed,
 }
 
 impl Purpose {
@@ -30,6 +33,7 @@ impl Purpose {
             Purpose::Manage => "manage",
             Purpose::Unsubscribe => "unsubscribe",
             Purpose::Confirm => "confirm",
+            Purpose::Feed => "feed",
         }
     }
 
@@ -37,6 +41,7 @@ impl Purpose {
         match self {
             Purpose::Confirm => CONFIRM_VALID,
             Purpose::Manage | Purpose::Unsubscribe => LINK_VALID,
+            Purpose::Feed => FEED_VALID,
         }
     }
 }
@@ -45,6 +50,9 @@ impl Purpose {
 pub const CONFIRM_VALID: chrono::Duration = chrono::Duration::hours(48);
 /// How long the manage and unsubscribe links of one email work.
 pub const LINK_VALID: chrono::Duration = chrono::Duration::days(90);
+
+/// A private feed's token works until it is revoked: this is only a date far enough away.
+const FEED_VALID: chrono::Duration = chrono::Duration::days(365 * 100);
 
 const SELECTOR: usize = 8;
 const SECRET: usize = 16;
@@ -66,6 +74,24 @@ impl Token {
             selector: hex(&raw[..SELECTOR]),
             hash: hex(&Sha256::digest(raw)),
         })
+    }
+
+    /// A private feed's token: a random selector and a secret derived from it with the
+    /// installation's secret, so that the subscriber's page can show the same address again
+    /// from the stored selector (only its hash is stored, as for every token).
+    fn derived(secret: &[u8], selector: [u8; SELECTOR]) -> Token {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(b"private feed:");
+        mac.update(&selector);
+        let mut raw = [0u8; SELECTOR + SECRET];
+        raw[..SELECTOR].copy_from_slice(&selector);
+        raw[SELECTOR..].copy_from_slice(&mac.finalize().into_bytes()[..SECRET]);
+        Token {
+            text: URL_SAFE_NO_PAD.encode(raw),
+            selector: hex(&selector),
+            hash: hex(&Sha256::digest(raw)),
+        }
     }
 
     /// The selector and hash of a token as it came in a URL; `None` if it cannot be one.
@@ -202,6 +228,44 @@ impl Links {
         )
     }
 
+    /// The subscriber's private feed (`{base}feeds/me/{token}.atom`), made on first asking.
+    pub async fn private_feed(
+        &self,
+        store: &Store,
+        subscriber_id: i64,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<String> {
+        let selector = match store.feed_selector(subscriber_id).await? {
+            Some(selector) => selector,
+            None => {
+                let mut selector = [0u8; SELECTOR];
+                getrandom::fill(&mut selector)
+                    .map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+                let token = Token::derived(&self.secret, selector);
+                store
+                    .insert_tokens(
+                        &[(
+                            subscriber_id,
+                            NewToken {
+                                selector: token.selector.clone(),
+                                hash: token.hash,
+                                purpose: Purpose::Feed.name(),
+                                expires_at: now + Purpose::Feed.valid_for(),
+                            },
+                        )],
+                        now,
+                    )
+                    .await?;
+                token.selector
+            }
+        };
+        let raw: [u8; SELECTOR] = unhex(&selector)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| anyhow::anyhow!("stored feed selector {selector:?} is not 8 bytes"))?;
+        let token = Token::derived(&self.secret, raw);
+        Ok(format!("{}feeds/me/{}.atom", self.base, token.text))
+    }
+
     /// The absolute URL of a token: `{base}{purpose}/{token}`.
     pub fn url(&self, purpose: Purpose, token: &str) -> String {
         format!("{}{}/{token}", self.base, purpose.name())
@@ -236,6 +300,16 @@ mod tests {
         assert_eq!(selector, a.selector);
         assert_eq!(hex(&hash), a.hash);
         assert!(!a.hash.contains(&a.text));
+    }
+
+    #[test]
+    fn a_feed_token_is_derived_from_its_selector_and_the_secret() {
+        let a = Token::derived(b"one", [7; SELECTOR]);
+        assert_eq!(a.text, Token::derived(b"one", [7; SELECTOR]).text);
+        assert_ne!(a.text, Token::derived(b"two", [7; SELECTOR]).text);
+        assert_ne!(a.text, Token::derived(b"one", [8; SELECTOR]).text);
+        let (selector, hash) = Token::parse(&a.text).unwrap();
+        assert_eq!((selector, hex(&hash)), (a.selector, a.hash));
     }
 
     #[test]

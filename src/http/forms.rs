@@ -193,11 +193,17 @@ impl TopicInput {
                 context! { slug, name, checked }
             })
             .collect();
+        // A topic that stands as it is can be followed in a feed reader too.
+        let feed = (!self.remove && !self.is_blank() && problem.is_none())
+            .then(|| self.validate(config).ok())
+            .flatten()
+            .map(|(topic, _)| super::topic::feed_url(config, &topic));
         context! {
             index,
             legend,
             categories,
             provinces,
+            feed,
             query => &self.query,
             remove => self.remove,
             removable,

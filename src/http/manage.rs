@@ -54,6 +54,7 @@ pub async fn page(
         &subscriber,
         StatusCode::OK,
     )
+    .await
 }
 
 pub async fn submit(
@@ -75,6 +76,7 @@ pub async fn submit(
     match act(&state, &config, &token, &form, &ip).await {
         Ok(Some((page, subscriber, status))) => {
             page.render(&state, &config, &parts.headers, &token, &subscriber, status)
+                .await
         }
         Ok(None) => views::invalid_link(&home),
         Err(Refused::TooMany(wait)) => views::too_many(&home, wait),
@@ -140,6 +142,15 @@ async fn act(
                 .set_subscriber_status(subscriber.id, "unsubscribed")
                 .await?;
             Some("Đã hủy đăng ký. Bạn sẽ không nhận thêm bản tin nào.")
+        }
+        ("feed", status) if status != "unsubscribed" => {
+            state
+                .store
+                .revoke_tokens(subscriber.id, Purpose::Feed.name())
+                .await?;
+            Some(
+                "Đã đổi địa chỉ nguồn tin riêng. Địa chỉ cũ không còn dùng được; hãy cập nhật trình đọc tin của bạn.",
+            )
         }
         ("save" | "preview", "active" | "paused") => None,
         _ => Some("Không có gì thay đổi."),
@@ -263,7 +274,7 @@ impl ManagePage {
         }
     }
 
-    fn render(
+    async fn render(
         &self,
         state: &AppState,
         config: &Config,
@@ -301,8 +312,25 @@ impl ManagePage {
             "bouncing" => "Thư gửi tới bị trả lại",
             _ => "Không rõ",
         };
+        // Made on first showing; not for an address that asked for nothing more.
+        let private_feed = if subscriber.status == "unsubscribed" {
+            None
+        } else {
+            match state
+                .links
+                .private_feed(&state.store, subscriber.id, Utc::now())
+                .await
+            {
+                Ok(url) => Some(url),
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "making a private feed failed");
+                    None
+                }
+            }
+        };
         let ctx = context! {
             action => format!("{home}manage/{token}"),
+            private_feed,
             csrf => csrf.field,
             email => &subscriber.email,
             status => &subscriber.status,

@@ -11,6 +11,7 @@ mod mailing;
 mod manage;
 mod ops;
 mod pages;
+mod private;
 mod ratelimit;
 mod subscribe;
 mod topic;
@@ -70,6 +71,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/feeds/topic.xml", axum::routing::get(topic::rss))
         .route("/feeds/topic.atom", axum::routing::get(topic::atom))
         .route("/feeds/topic.json", axum::routing::get(topic::json))
+        .route("/feeds/me/{file}", axum::routing::get(private::feed))
         .route("/feeds/{*name}", axum::routing::get(feeds::feed))
         .route(
             "/subscribe",

@@ -134,7 +134,7 @@ pub use digests::{DIGEST_TEXT_CHARS, DigestItem, NewDigest, PendingDigest};
 pub use feeds::{FeedRow, FeedState, FeedUpdate};
 pub use items::{ItemRow, StoreCounts};
 pub use selfservice::{NewToken, SignUp, TokenRow};
-pub use stories::{StoryFilter, StoryMember, StoryRow};
+pub use stories::{StoryFilter, StoryMember, StoryRow, StoryText};
 pub use subscribers::{NewSubscriber, Subscriber, SubscriberError};
 
 use connect::{host_name, open_postgres, open_sqlite, process_running, sqlite_path};

@@ -83,6 +83,36 @@ impl Store {
         Ok(())
     }
 
+    /// The selector of the subscriber's private feed token, if they have one (the newest).
+    pub async fn feed_selector(&self, subscriber_id: i64) -> anyhow::Result<Option<String>> {
+        on_pool!(self, |pool| {
+            Ok(sqlx::query_scalar(Db::sql(
+                "SELECT selector FROM subscriber_tokens WHERE subscriber_id = ?1 AND purpose = 'feed'
+                 ORDER BY created_at DESC, selector LIMIT 1",
+            ))
+            .bind(subscriber_id)
+            .fetch_optional(pool)
+            .await?)
+        })
+    }
+
+    /// Drops every token of `purpose` the subscriber has (their private feed's, on revoking).
+    pub async fn revoke_tokens(&self, subscriber_id: i64, purpose: &str) -> anyhow::Result<u64> {
+        on_pool!(self, |pool| {
+            let (_turn, mut tx) = self.write(pool).await?;
+            let done = sqlx::query(Db::sql(
+                "DELETE FROM subscriber_tokens WHERE subscriber_id = ?1 AND purpose = ?2",
+            ))
+            .bind(subscriber_id)
+            .bind(purpose)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            Ok(done)
+        })
+    }
+
     /// The token with this selector, if stored.
     pub async fn token(&self, selector: &str) -> anyhow::Result<Option<TokenRow>> {
         on_pool!(self, |pool| {

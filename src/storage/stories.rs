@@ -41,6 +41,17 @@ pub struct StoryRow {
 
 const STORY_COLUMNS: &str = story_columns!();
 
+/// What a topic is matched against: an item's words and where it comes from, without its HTML.
+#[derive(Debug, Clone)]
+pub struct StoryText {
+    pub id: i64,
+    pub cluster_id: i64,
+    pub title: String,
+    pub text: String,
+    pub category: String,
+    pub province: Option<String>,
+}
+
 impl Store {
     /// Items of `filter` published since `since`, newest first, at most `limit`.
     pub async fn stories(
@@ -66,6 +77,68 @@ impl Store {
             let rows = q.build().fetch_all(pool).await?;
             rows.iter().map(story_row).collect()
         })
+    }
+
+    /// `stories` without the HTML and sources: what matching a topic needs, a third of the
+    /// bytes. `categories` empty means every category.
+    pub async fn story_texts(
+        &self,
+        categories: &[String],
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<StoryText>> {
+        on_pool!(self, |pool| {
+            let mut q = QueryBuilder::<Db>::new(
+                "SELECT i.id, COALESCE(i.cluster_id, i.id) AS cluster_id, i.title, i.text,
+                    f.category, f.province
+                 FROM items i JOIN feeds f ON f.id = i.feed_id WHERE i.published_at >= ",
+            );
+            q.push_bind(secs(since));
+            if !categories.is_empty() {
+                q.push(" AND f.category IN (");
+                let mut list = q.separated(", ");
+                for c in categories {
+                    list.push_bind(c.clone());
+                }
+                q.push(")");
+            }
+            q.push(" ORDER BY i.published_at DESC, i.id DESC LIMIT ")
+                .push_bind(limit as i64);
+            let rows = q.build().fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(StoryText {
+                        id: r.col("id")?,
+                        cluster_id: r.col("cluster_id")?,
+                        title: r.col("title")?,
+                        text: r.col("text")?,
+                        category: r.col("category")?,
+                        province: r.col("province")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// The items with these ids, as `stories` reads them, newest first.
+    pub async fn stories_by_id(&self, ids: &[i64]) -> anyhow::Result<Vec<StoryRow>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(400) {
+            on_pool!(self, |pool| {
+                let mut q = QueryBuilder::<Db>::new(STORY_COLUMNS);
+                q.push("WHERE i.id IN (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                for r in q.build().fetch_all(pool).await? {
+                    out.push(story_row(&r)?);
+                }
+            });
+        }
+        out.sort_by_key(|s| std::cmp::Reverse((s.published_at, s.id)));
+        Ok(out)
     }
 
     /// Every item of the given stories (clusters), whatever their category: its source and

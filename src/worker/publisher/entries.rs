@@ -2,6 +2,7 @@
 //! shown through its first stored item with the other outlets that carried it.
 
 use super::{Publisher, TOPIC_ROWS};
+use crate::digest::topic::Topic;
 use crate::publish::{self, Entry, Label, Source};
 use crate::storage::{StoryFilter, StoryMember, StoryRow};
 use chrono::{DateTime, Utc};
@@ -24,32 +25,67 @@ impl Publisher {
         self.entries_of(rows).await
     }
 
-    /// The stories of `filter` (and `province`, if given) since `since` whose title or text
-    /// matches `query`, as a merged feed shows them: newest first, each story once.
+    /// The stories since `since` that any of `topics` brings (its categories and provinces,
+    /// and its query over title and text, through the digests' matcher), as a merged feed shows
+    /// them: newest first, each story once. Matching reads only the items' words; the HTML of
+    /// the stories shown is read after.
     pub async fn topic_entries(
         &self,
-        query: &crate::text::Query,
-        filter: &StoryFilter,
-        province: Option<&str>,
+        topics: &[Topic],
         since: DateTime<Utc>,
     ) -> anyhow::Result<Vec<Entry>> {
-        let mut index = crate::text::QueryIndex::<u32>::new();
-        index.insert(0, query);
-        let rows = self.store.stories(filter, since, TOPIC_ROWS).await?;
+        if topics.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut index = crate::text::QueryIndex::<usize>::new();
+        for (i, t) in topics.iter().enumerate() {
+            if let Some(q) = &t.query {
+                index.insert(i, q);
+            }
+        }
+        // Every topic names its categories: read only those.
+        let mut categories: Vec<String> = Vec::new();
+        if topics.iter().all(|t| !t.categories.is_empty()) {
+            categories = topics.iter().flat_map(|t| t.categories.clone()).collect();
+            categories.sort_unstable();
+            categories.dedup();
+        }
+        let texts = self
+            .store
+            .story_texts(&categories, since, TOPIC_ROWS)
+            .await?;
         let (mut scratch, mut hits, mut text) = (Default::default(), Vec::new(), String::new());
-        let rows = rows
-            .into_iter()
-            .filter(|r| province.is_none_or(|p| r.province.as_deref() == Some(p)))
-            .filter(|r| {
+        let max = self.config.publish.max_items;
+        let (mut clusters, mut ids) = (Vec::new(), Vec::new());
+        for r in &texts {
+            let admitting: Vec<usize> = (0..topics.len())
+                .filter(|&i| topics[i].admits(&r.category, r.province.as_deref()))
+                .collect();
+            if admitting.is_empty() {
+                continue;
+            }
+            let matched = admitting.iter().any(|&i| topics[i].query.is_none()) || {
                 text.clear();
                 text.push_str(&r.title);
                 text.push_str(" \n ");
                 text.push_str(&r.text);
                 hits.clear();
                 index.matches_into(&text, &mut scratch, &mut hits);
-                !hits.is_empty()
-            })
-            .collect();
+                admitting.iter().any(|i| hits.contains(i))
+            };
+            if !matched {
+                continue;
+            }
+            if !clusters.contains(&r.cluster_id) {
+                if clusters.len() == max {
+                    continue;
+                }
+                clusters.push(r.cluster_id);
+            }
+            ids.push(r.id);
+        }
+        drop(texts);
+        let rows = self.store.stories_by_id(&ids).await?;
         self.entries_of(rows).await
     }
 
