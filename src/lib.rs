@@ -26,4 +26,5 @@ pub mod reader;
 mod seam;
 pub mod storage;
 pub mod text;
+pub mod websub;
 pub mod worker;

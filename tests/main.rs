@@ -23,3 +23,4 @@ mod selfservice;
 mod storage;
 mod topic_feeds;
 mod validity;
+mod websub;

@@ -47,6 +47,9 @@ pub struct ServerConfig {
     pub output_dir: PathBuf,
     /// How far back a topic feed (`/feeds/topic.xml?q=…`) reaches.
     pub topic_days: Duration,
+    /// Whether `tinbao run` is the WebSub hub of the merged feeds (`/websub`, and their
+    /// `<link rel="hub">`). Off where only `run --once` writes files for another web server.
+    pub websub: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -285,6 +288,17 @@ impl Config {
         match self.source.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
+        }
+    }
+
+    /// Where the merged feeds' files are written (`[server] output_dir`, relative to the
+    /// config's folder).
+    pub fn output_dir(&self) -> PathBuf {
+        let dir = &self.server.output_dir;
+        if dir.is_absolute() {
+            dir.clone()
+        } else {
+            self.base_dir().join(dir)
         }
     }
 }

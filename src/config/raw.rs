@@ -32,6 +32,7 @@ pub struct RawServer {
     pub base_url: Option<S<String>>,
     pub output_dir: Option<S<String>>,
     pub topic_days: Option<S<i64>>,
+    pub websub: Option<S<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

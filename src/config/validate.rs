@@ -144,6 +144,7 @@ impl Validator<'_> {
             base_url,
             output_dir: PathBuf::from(out),
             topic_days: Duration::from_secs(topic_days as u64 * 86_400),
+            websub: raw.websub.as_ref().is_none_or(|w| *w.get_ref()),
         }
     }
 

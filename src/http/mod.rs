@@ -1,5 +1,5 @@
 //! The built-in HTTP server (axum): merged feeds, the index page, OPML, the self-service
-//! subscription pages (subscribe, confirm, manage, unsubscribe), /healthz and /metrics. Handlers
+//! subscription pages (subscribe, confirm, manage, unsubscribe), the WebSub hub, /healthz and /metrics. Handlers
 //! read shared state and never touch sources; feeds are served from memory, already compressed.
 //! The only mail sent from here is self-service notices (`mailing`), in the background.
 
@@ -17,6 +17,7 @@ mod subscribe;
 mod topic;
 mod unsubscribe;
 mod views;
+mod websub;
 
 use crate::config::Config;
 use crate::digest::links::Links;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Sign-up rate limits (in memory).
     pub limits: Arc<Limits>,
+    /// The address the server is bound to (with `listen` on port 0, the port it got).
+    pub bound: Option<std::net::SocketAddr>,
 }
 
 impl AppState {
@@ -51,6 +54,7 @@ impl AppState {
             health: Arc::default(),
             metrics: None,
             limits: Arc::default(),
+            bound: None,
         }
     }
 
@@ -68,6 +72,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/healthz", axum::routing::get(ops::healthz))
         .route("/metrics", axum::routing::get(ops::metrics))
         .route("/opml", axum::routing::get(pages::opml))
+        .route("/websub", axum::routing::post(websub::request))
         .route("/feeds/topic.xml", axum::routing::get(topic::rss))
         .route("/feeds/topic.atom", axum::routing::get(topic::atom))
         .route("/feeds/topic.json", axum::routing::get(topic::json))

@@ -93,6 +93,7 @@ pub async fn feed(
                 base_url: config.server.base_url.to_string(),
                 language: "vi".into(),
                 query: None,
+                hub: None,
             };
             match topic::build(&state, &config, &topics, &meta, format).await {
                 Ok(doc) => {

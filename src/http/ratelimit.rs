@@ -59,6 +59,8 @@ pub struct Limits {
     pub previews: Limiter,
     /// Topic feeds made (not served from the cache) per client IP: each matches the stories.
     pub topics: Limiter,
+    /// WebSub hub requests per client IP: each sends a verification request to a callback.
+    pub hub: Limiter,
 }
 
 impl Default for Limits {
@@ -68,6 +70,7 @@ impl Default for Limits {
             per_address: Limiter::new(3, Duration::from_secs(3600)),
             previews: Limiter::new(60, Duration::from_secs(600)),
             topics: Limiter::new(120, Duration::from_secs(600)),
+            hub: Limiter::new(60, Duration::from_secs(600)),
         }
     }
 }

@@ -119,6 +119,7 @@ async fn topic(State(state): State<AppState>, request: Request, format: Format) 
         base_url: config.server.base_url.to_string(),
         language: "vi".into(),
         query: Some(query_string(&topic)),
+        hub: None,
     };
     match build(&state, &config, &[topic], &meta, format).await {
         Ok(doc) => {

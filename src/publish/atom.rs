@@ -20,6 +20,9 @@ pub fn render(meta: &FeedMeta, entries: &[Entry]) -> String {
         home = escape(&meta.base_url),
         version = env!("CARGO_PKG_VERSION"),
     );
+    if let Some(hub) = &meta.hub {
+        let _ = writeln!(out, "<link rel=\"hub\" href=\"{}\"/>", escape(hub));
+    }
     for e in entries {
         entry(&mut out, e);
     }

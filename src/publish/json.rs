@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 pub fn render(meta: &FeedMeta, entries: &[Entry]) -> String {
     let items: Vec<Value> = entries.iter().map(item).collect();
-    let doc = json!({
+    let mut doc = json!({
         "version": "https://jsonfeed.org/version/1.1",
         "title": meta.title,
         "description": meta.description,
@@ -16,6 +16,9 @@ pub fn render(meta: &FeedMeta, entries: &[Entry]) -> String {
         "language": meta.language,
         "items": items,
     });
+    if let (Some(hub), Some(map)) = (&meta.hub, doc.as_object_mut()) {
+        map.insert("hubs".into(), json!([{ "type": "WebSub", "url": hub }]));
+    }
     let mut out = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".to_string());
     out.push('\n');
     out

@@ -66,6 +66,8 @@ pub struct FeedMeta {
     pub language: String,
     /// The query string of a feed made on request (a topic's `q=…`), already encoded.
     pub query: Option<String>,
+    /// The WebSub hub that announces this feed's changes (`<link rel="hub">`), if any.
+    pub hub: Option<String>,
 }
 
 impl FeedMeta {

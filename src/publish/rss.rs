@@ -26,13 +26,20 @@ pub fn render(meta: &FeedMeta, entries: &[Entry]) -> String {
 }
 
 /// `<atom:link rel="self">`: where the document lives, so a reader can tell a copy from the
-/// original (RSS Best Practices Profile).
+/// original (RSS Best Practices Profile); and `rel="hub"`, the WebSub hub, when there is one.
 fn self_link(meta: &FeedMeta) -> ::rss::extension::atom::AtomExtension {
     let mut link = ::rss::extension::atom::Link::default();
     link.set_rel("self");
     link.set_href(xml_safe(&meta.url(Format::Rss)));
     link.set_mime_type(Some("application/rss+xml".to_string()));
-    ::rss::extension::atom::AtomExtension { links: vec![link] }
+    let mut links = vec![link];
+    if let Some(hub) = &meta.hub {
+        let mut link = ::rss::extension::atom::Link::default();
+        link.set_rel("hub");
+        link.set_href(xml_safe(hub));
+        links.push(link);
+    }
+    ::rss::extension::atom::AtomExtension { links }
 }
 
 fn item(e: &Entry) -> ::rss::Item {

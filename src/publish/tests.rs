@@ -9,6 +9,7 @@ fn meta() -> FeedMeta {
         base_url: "http://127.0.0.1:8080/".into(),
         language: "vi".into(),
         query: None,
+        hub: None,
     }
 }
 

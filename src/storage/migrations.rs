@@ -78,6 +78,11 @@ pub(super) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "article queue",
         include_str!("../../migrations/sqlite/0014_article_queue.sql"),
     ),
+    (
+        15,
+        "websub",
+        include_str!("../../migrations/sqlite/0015_websub.sql"),
+    ),
 ];
 
 pub(super) const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -150,6 +155,11 @@ pub(super) const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         14,
         "article queue",
         include_str!("../../migrations/postgres/0014_article_queue.sql"),
+    ),
+    (
+        15,
+        "websub",
+        include_str!("../../migrations/postgres/0015_websub.sql"),
     ),
 ];
 

@@ -117,6 +117,7 @@ mod selfservice;
 mod sent;
 mod stories;
 mod subscribers;
+mod websub;
 
 /// Each dialect's helpers of other files, for `both_dialects!` bodies (`peers::articles::…`).
 mod peers {
@@ -136,6 +137,7 @@ pub use items::{ItemRow, StoreCounts};
 pub use selfservice::{NewToken, SignUp, TokenRow};
 pub use stories::{StoryFilter, StoryMember, StoryRow, StoryText};
 pub use subscribers::{NewSubscriber, Subscriber, SubscriberError};
+pub use websub::{NewWebSub, WebSubJob, WebSubRow};
 
 use connect::{host_name, open_postgres, open_sqlite, process_running, sqlite_path};
 pub(crate) use dialect::{AnyRow, Dialect, Pool, Turn, secs, time};

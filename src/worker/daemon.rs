@@ -60,6 +60,7 @@ pub async fn run(config_path: PathBuf, config: Arc<Config>) -> anyhow::Result<i3
         health: health.clone(),
         metrics,
         limits: Arc::default(),
+        bound: Some(addr),
     };
     let mut http_stop = stop_rx.clone();
     let server = tokio::spawn(async move {
@@ -86,6 +87,7 @@ pub async fn run(config_path: PathBuf, config: Arc<Config>) -> anyhow::Result<i3
         health.clone(),
         stop_rx.clone(),
     ));
+    let hub = tokio::spawn(hub_loop(store.clone(), config_rx.clone(), stop_rx.clone()));
     let digests = tokio::spawn(digest_loop(store.clone(), config_rx, health, stop_rx));
 
     shutdown_signal().await;
@@ -94,6 +96,7 @@ pub async fn run(config_path: PathBuf, config: Arc<Config>) -> anyhow::Result<i3
     let finished = tokio::time::timeout(Duration::from_secs(8), async {
         let _ = poller.await;
         let _ = digests.await;
+        let _ = hub.await;
         let _ = reloader.await;
         let _ = server.await;
     })
@@ -204,6 +207,40 @@ async fn follow_others(publisher: &Publisher) {
             error = format!("{e:#}"),
             "following other processes' changes failed"
         ),
+    }
+}
+
+/// Sends the WebSub content distributions that are due, every second: a changed feed reaches
+/// its subscribers in about a second after it is written. Failures wait their backoff in the
+/// database; nothing here loses a delivery.
+async fn hub_loop(
+    store: Store,
+    config_rx: watch::Receiver<Arc<Config>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let config = config_rx.borrow().clone();
+        if config.server.websub {
+            match crate::websub::deliver_due(&store, &config, Utc::now()).await {
+                Ok(d) if d.sent + d.retried + d.dropped > 0 => {
+                    metrics::counter!("tinbao_websub_delivered_total").increment(d.sent as u64);
+                    metrics::counter!("tinbao_websub_failed_total")
+                        .increment((d.retried + d.dropped) as u64);
+                    tracing::info!(
+                        sent = d.sent,
+                        retried = d.retried,
+                        dropped = d.dropped,
+                        "WebSub deliveries"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = format!("{e:#}"), "WebSub deliveries failed"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
     }
 }
 

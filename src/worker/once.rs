@@ -107,6 +107,17 @@ pub async fn pass(store: &Store, config: Arc<Config>, all: bool) -> Pass {
         ),
         Err(e) => fail(&mut pass, "publish", e),
     }
+    // The hub's subscribers (taken by a `tinbao run` sharing the database) get what changed.
+    if config.server.websub {
+        match crate::websub::deliver_due(store, &config, Utc::now()).await {
+            Ok(d) if d.sent + d.retried + d.dropped > 0 => println!(
+                "websub: {} delivered, {} to retry, {} subscriptions dropped",
+                d.sent, d.retried, d.dropped
+            ),
+            Ok(_) => {}
+            Err(e) => fail(&mut pass, "websub", e),
+        }
+    }
 
     let mailer = match &config.smtp {
         Some(smtp) => Mailer::from_url(&smtp.url, &config.base_dir()).map(Some),

@@ -176,6 +176,7 @@ impl Publisher {
     pub async fn regenerate(&self, filters: &BTreeSet<StoryFilter>) -> anyhow::Result<Regenerated> {
         let mut done = Regenerated::default();
         let now = Utc::now();
+        let mut changed_topics: Vec<String> = Vec::new();
         for filter in filters {
             let meta = self.meta(filter);
             let entries = self
@@ -201,7 +202,17 @@ impl Publisher {
                 if changed_file || changed_site {
                     done.changed += 1;
                 }
+                if changed_file {
+                    changed_topics.push(meta.url(format));
+                }
             }
+        }
+        // The hub's subscribers to a changed document are owed its new content.
+        if self.config.server.websub && !changed_topics.is_empty() {
+            self.store
+                .websub_changed(&changed_topics, now)
+                .await
+                .context("recording changed feeds for their WebSub subscribers")?;
         }
         Ok(done)
     }
@@ -240,7 +251,14 @@ impl Publisher {
             base_url: self.config.server.base_url.to_string(),
             language: "vi".into(),
             query: None,
+            hub: self.hub_url(),
         }
+    }
+
+    /// The WebSub hub's URL, when this server is one.
+    fn hub_url(&self) -> Option<String> {
+        let server = &self.config.server;
+        server.websub.then(|| format!("{}websub", server.base_url))
     }
 
     /// Writes `output_dir/feeds/NAME` if its bytes differ; returns whether it did.
@@ -254,12 +272,7 @@ impl Publisher {
     }
 
     fn output_dir(&self) -> PathBuf {
-        let dir = &self.config.server.output_dir;
-        if dir.is_absolute() {
-            dir.clone()
-        } else {
-            self.config.base_dir().join(dir)
-        }
+        self.config.output_dir()
     }
 }
 
