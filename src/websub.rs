@@ -233,11 +233,13 @@ pub async fn deliver_due(
     now: DateTime<Utc>,
 ) -> anyhow::Result<Delivered> {
     let mut done = Delivered::default();
+    let started = std::time::Instant::now();
     let jobs = store.websub_claim(now, BATCH).await?;
     let sends = jobs.iter().map(|job| deliver(config, job));
     let outcomes = futures_util::future::join_all(sends).await;
+    // Outcomes are recorded on the caller's clock, moved on by the time the sends took.
+    let now = now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
     for (job, outcome) in jobs.iter().zip(outcomes) {
-        let now = Utc::now();
         match outcome {
             Ok(()) => {
                 store.websub_delivered(job, now).await?;

@@ -3,15 +3,22 @@
 //! secret, and stops after an unsubscription. The subscriber is a separate Python process on
 //! loopback that echoes challenges and checks each delivery's signature itself.
 
-use crate::support::{FixtureServer, Route, rss_doc};
+use crate::support::db::each_database;
+use crate::support::{FixtureServer, Route, TestApp, rss_doc};
+use chrono::Utc;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use tinbao::storage::NewWebSub;
+use tinbao::websub::{Delivered, deliver_due};
+use tinbao::worker::publisher::Publisher;
 
 /// A WebSub subscriber: answers `hub.challenge` (unless the path says `refuse`), checks
-/// `X-Hub-Signature` against the secret in argv[2], and logs every request as a JSON line.
+/// `X-Hub-Signature` against the secret in argv[2], and logs every request as a JSON line. A
+/// delivery gets a 500 while a file `down` sits beside the log, a 410 on a path with `gone`.
 const CALLBACK: &str = r#"
-import hashlib, hmac, http.server, json, sys, urllib.parse
+import hashlib, hmac, http.server, json, os, sys, urllib.parse
 log_path, secret = sys.argv[1], sys.argv[2].encode()
+down = os.path.join(os.path.dirname(log_path), "down")
 def log(entry):
     with open(log_path, "a") as f:
         f.write(json.dumps(entry, ensure_ascii=False) + "\n")
@@ -29,10 +36,11 @@ class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         want = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+        status = 500 if os.path.exists(down) else 410 if "gone" in self.path else 204
         log({"kind": "post", "path": self.path, "signed": self.headers.get("X-Hub-Signature") == want,
              "type": self.headers.get("Content-Type"), "link": self.headers.get("Link"),
-             "body": body.decode("utf-8", "replace")})
-        self.send_response(204)
+             "status": status, "body": body.decode("utf-8", "replace")})
+        self.send_response(status)
         self.end_headers()
     def log_message(self, *args):
         pass
@@ -336,4 +344,105 @@ async fn a_subscriber_is_verified_gets_each_change_signed_and_can_leave() {
     );
     assert_eq!(callback.seen("post").len(), delivered);
     let _ = daemon.kill();
+}
+
+/// The hub on the caller's clock (`deliver_due(now)`), against the same Python subscriber.
+#[tokio::test]
+async fn a_callback_down_for_a_while_gets_the_newest_feed_once_and_nothing_is_lost() {
+    if !crate::support::client_available("python3", &["-c", "import http.server"]) {
+        return;
+    }
+    each_database(async || {
+        let fixtures = FixtureServer::start().await;
+        fixtures.set("/mot.rss", Route::ok(rss_doc("Báo Lào Cai", "mot", 3)));
+        let app = TestApp::start(&config(&fixtures, &["mot"])).await;
+        app.poll_all().await;
+        let publisher = Publisher::files_only(app.store.clone(), app.config.clone());
+        publisher
+            .regenerate(&publisher.all_filters())
+            .await
+            .unwrap();
+        let callback = Callback::start(app.dir.path(), "khóa");
+        let topic = "https://tin.example.vn/feeds/all.atom".to_string();
+        let sub = |path: &str| NewWebSub {
+            topic: topic.clone(),
+            callback: format!("http://127.0.0.1:{}/{path}", callback.port),
+            callback_host: "127.0.0.1".into(),
+            secret: Some("khóa".into()),
+            lease_secs: 3_600,
+        };
+        let store = &app.store;
+        let config = &app.config;
+        let t0 = Utc::now();
+        let at = |s: i64| t0 + chrono::Duration::seconds(s);
+        let changed = async |s: i64| {
+            store
+                .websub_changed(std::slice::from_ref(&topic), at(s))
+                .await
+                .unwrap()
+        };
+        let deliver = async |s: i64| deliver_due(store, config, at(s)).await.unwrap();
+        let sent = |n| Delivered {
+            sent: n,
+            ..Delivered::default()
+        };
+        store.websub_subscribe(&sub("cb"), t0).await.unwrap();
+        assert_eq!(deliver(0).await, Delivered::default(), "nothing owed yet");
+
+        // The callback is down: the delivery waits its backoff; a second change meanwhile
+        // makes no second delivery.
+        let down = app.dir.path().join("down");
+        std::fs::write(&down, "").unwrap();
+        assert_eq!(changed(0).await, 1);
+        assert_eq!(
+            deliver(0).await,
+            Delivered {
+                retried: 1,
+                ..Delivered::default()
+            }
+        );
+        assert_eq!(changed(5).await, 1);
+        std::fs::remove_file(&down).unwrap();
+        assert_eq!(
+            deliver(10).await,
+            Delivered::default(),
+            "not due before its backoff"
+        );
+        assert_eq!(deliver(31).await, sent(1));
+        assert_eq!(deliver(62).await, Delivered::default(), "delivered once");
+        let statuses: Vec<i64> = callback
+            .seen("post")
+            .iter()
+            .map(|p| p["status"].as_i64().unwrap())
+            .collect();
+        assert_eq!(statuses, [500, 204]);
+        let last = callback.seen("post").pop().unwrap();
+        assert_eq!(last["signed"], true);
+        assert!(
+            last["body"].as_str().unwrap().contains("Tin mot số 0"),
+            "{last}"
+        );
+
+        // A process that claimed a delivery and died: taken up again once its lease ends.
+        store.set_lease(std::time::Duration::from_secs(60));
+        assert_eq!(changed(100).await, 1);
+        assert_eq!(store.websub_claim(at(100), 10).await.unwrap().len(), 1);
+        assert!(
+            store.websub_claim(at(101), 10).await.unwrap().is_empty(),
+            "claimed"
+        );
+        assert_eq!(deliver(161).await, sent(1));
+        assert_eq!(callback.seen("post").len(), 3);
+
+        // A callback that says it is gone is dropped; so is a lease that ran out.
+        store.websub_subscribe(&sub("gone"), at(200)).await.unwrap();
+        assert_eq!(changed(200).await, 2);
+        let d = deliver(200).await;
+        assert_eq!((d.sent, d.dropped), (1, 1));
+        assert_eq!(store.websub_subscriptions().await.unwrap().len(), 1);
+        assert_eq!(changed(200 + 3_600).await, 0, "the lease (from t0) is over");
+        assert_eq!(deliver(200 + 3_600).await, Delivered::default());
+        assert!(store.websub_subscriptions().await.unwrap().is_empty());
+    })
+    .await;
 }
