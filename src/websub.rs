@@ -98,18 +98,22 @@ pub fn parse_request(
     })
 }
 
-/// Whether `topic` is one of the merged feeds this hub announces: `{base}feeds/NAME.EXT` for
-/// all, a category or a province, in any format.
+/// A topic URL's document: its name below `/feeds/` and its format, when it is
+/// `{base}feeds/NAME.EXT` in one of the formats.
+fn feed_name<'a>(config: &Config, topic: &'a str) -> Option<(&'a str, Format)> {
+    let name = topic.strip_prefix(&format!("{}feeds/", config.server.base_url))?;
+    let (_, ext) = name.rsplit_once('.')?;
+    let format = Format::ALL.into_iter().find(|f| f.extension() == ext)?;
+    Some((name, format))
+}
+
+/// Whether `topic` is one of the merged feeds this hub announces: all, a category or a
+/// province, in any format.
 pub fn is_topic(config: &Config, topic: &str) -> bool {
-    let Some(rest) = topic.strip_prefix(&format!("{}feeds/", config.server.base_url)) else {
+    let Some((name, format)) = feed_name(config, topic) else {
         return false;
     };
-    let Some((path, ext)) = rest.rsplit_once('.') else {
-        return false;
-    };
-    if !Format::ALL.iter().any(|f| f.extension() == ext) {
-        return false;
-    }
+    let path = &name[..name.len() - format.extension().len() - 1];
     if path == "all" || config.category(path).is_some() {
         return true;
     }
@@ -285,14 +289,8 @@ struct Failure {
 
 async fn deliver(config: &Config, job: &WebSubJob) -> Result<(), Failure> {
     let fail = |error: String| Failure { error, gone: false };
-    let name = job
-        .topic
-        .strip_prefix(&format!("{}feeds/", config.server.base_url))
+    let (name, format) = feed_name(config, &job.topic)
         .ok_or_else(|| fail("the topic is no longer one of this hub's feeds".into()))?;
-    let format = Format::ALL
-        .into_iter()
-        .find(|f| name.ends_with(&format!(".{}", f.extension())))
-        .ok_or_else(|| fail("the topic's format is unknown".into()))?;
     let path = config.output_dir().join("feeds").join(name);
     let body = tokio::fs::read(&path)
         .await

@@ -342,7 +342,34 @@ async fn a_subscriber_is_verified_gets_each_change_signed_and_can_leave() {
             .iter()
             .any(|v| v["mode"] == "unsubscribe" && v["path"] == "/cb")
     );
-    assert_eq!(callback.seen("post").len(), delivered);
+    // The feed changes again after the unsubscription: it is published, and not pushed.
+    fixtures.set(
+        "/ba.rss",
+        Route::ok(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Báo Hà Giang</title>\
+             <link>https://baohagiang.vn/</link><item><title>Khánh thành cầu treo ở Xín Mần</title>\
+             <link>https://baohagiang.vn/cau-treo.html</link><guid>hg-1</guid>\
+             <description>Cây cầu nối hai bản vùng cao.</description>\
+             <pubDate>Sun, 29 Nov 2026 09:00:00 +0700</pubDate></item></channel></rss>",
+        ),
+    );
+    std::fs::write(
+        dir.path().join("feeds.toml"),
+        config(&fixtures, &["mot", "hai", "ba"]),
+    )
+    .unwrap();
+    eventually("the third source published", &log, async || {
+        let r = reqwest::get(format!("{base}feeds/all.atom")).await.unwrap();
+        r.text().await.unwrap().contains("Khánh thành cầu treo")
+    })
+    .await;
+    // Deliveries are claimed every second: two more give a push that was owed time to arrive.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    assert_eq!(
+        callback.seen("post").len(),
+        delivered,
+        "nothing pushed after the unsubscription"
+    );
     let _ = daemon.kill();
 }
 

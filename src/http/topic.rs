@@ -35,7 +35,8 @@ pub async fn json(state: State<AppState>, request: Request) -> Response {
     topic(state, request, Format::Json).await
 }
 
-fn bad(text: String) -> Response {
+/// A 400 whose plain-text body says why.
+pub(super) fn bad(text: String) -> Response {
     let mut r = Response::new(Body::from(text));
     *r.status_mut() = StatusCode::BAD_REQUEST;
     r.headers_mut().insert(

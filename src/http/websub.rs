@@ -3,10 +3,10 @@
 //! `202 Accepted`, and its intent verified in the background (`crate::websub`).
 
 use super::feeds::plain;
+use super::topic::bad;
 use super::{AppState, client_ip};
-use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
 
@@ -34,12 +34,12 @@ pub async fn request(State(state): State<AppState>, request: Request) -> Respons
     }
     let body = match axum::body::to_bytes(request.into_body(), MAX_FORM).await {
         Ok(b) => b,
-        Err(_) => return bad("Yêu cầu quá lớn (request too large)".into()),
+        Err(_) => return bad("Yêu cầu quá lớn (request too large)\n".into()),
     };
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     let hub_request = match crate::websub::parse_request(&config, state.bound, &form) {
         Ok(r) => r,
-        Err(reason) => return bad(reason),
+        Err(reason) => return bad(format!("{reason}\n")),
     };
     if hub_request.subscribe {
         let host = hub_request.callback.host_str().unwrap_or_default();
@@ -87,14 +87,4 @@ pub async fn request(State(state): State<AppState>, request: Request) -> Respons
         }
     });
     plain(StatusCode::ACCEPTED, "Đã nhận; đang xác minh (accepted)\n")
-}
-
-fn bad(reason: String) -> Response {
-    let mut r = Response::new(Body::from(format!("{reason}\n")));
-    *r.status_mut() = StatusCode::BAD_REQUEST;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
 }

@@ -161,6 +161,17 @@ impl Store {
         limit: usize,
     ) -> anyhow::Result<Vec<WebSubJob>> {
         on_pool!(self, |pool| {
+            // A read first: the hub asks every second, and most seconds there is nothing to do,
+            // which must not take the write turn.
+            let pending: Option<i64> = sqlx::query_scalar(Db::sql(
+                "SELECT id FROM websub_subscriptions WHERE due_at <= ?1 OR expires_at <= ?1 LIMIT 1",
+            ))
+            .bind(secs(now))
+            .fetch_optional(pool)
+            .await?;
+            if pending.is_none() {
+                return Ok(Vec::new());
+            }
             let (_turn, mut tx) = self.write(pool).await?;
             sqlx::query(Db::sql(
                 "DELETE FROM websub_subscriptions WHERE expires_at <= ?1",
