@@ -164,6 +164,10 @@ fn main() {
             "items/s",
             &tag,
         );
+        // Its stage lines, which time each stage from inside.
+        for line in m.stdout.lines().filter(|l| !l.starts_with("RESULT")) {
+            println!("    {line}");
+        }
     }
     if stage("incremental") {
         // Feed 0 publishes one new item; the server now sends its second version.

@@ -7,22 +7,50 @@
 //! before the low bound needs the earlier items first ([`Index::extend`]); [`Index::forget_before`]
 //! drops items too old for any likely new one, so the index stays the size of a few days of news.
 
-use super::lsh::Lsh;
-use super::{Member, Signature, THRESHOLD, WINDOW_SECS};
+use super::lsh::{Lsh, Values};
+use super::signature::{HASHES, agreeing};
+use super::{Member, THRESHOLD, WINDOW_SECS};
 use std::collections::HashMap;
 
-/// One indexed item.
+/// One indexed item (its signature is in [`Signatures`], at the same number).
 struct Node {
     id: i64,
     feed: u32,
     published_at: i64,
     cluster: i64,
-    signature: Signature,
+}
+
+/// Signatures per chunk of [`Signatures`] (512 KB).
+const CHUNK: usize = 1024;
+
+/// The indexed signatures, node by node, in chunks of [`CHUNK`]: a lookup reads one array
+/// (no pointer to follow per node, which was a cache miss per candidate), and growing never
+/// copies what is stored.
+#[derive(Default)]
+struct Signatures {
+    chunks: Vec<Box<[Values]>>,
+    len: usize,
+}
+
+impl Signatures {
+    fn get(&self, node: usize) -> &Values {
+        &self.chunks[node / CHUNK][node % CHUNK]
+    }
+
+    fn push(&mut self, values: &Values) {
+        if self.len % CHUNK == 0 {
+            self.chunks
+                .push(vec![[0u16; HASHES]; CHUNK].into_boxed_slice());
+        }
+        self.chunks[self.len / CHUNK][self.len % CHUNK] = *values;
+        self.len += 1;
+    }
 }
 
 #[derive(Default)]
 pub struct Index {
     nodes: Vec<Node>,
+    signatures: Signatures,
     lsh: Lsh,
     /// Feed id → a small number, so a node and a cluster's feed list hold no strings.
     feed_numbers: HashMap<String, u32>,
@@ -86,16 +114,17 @@ impl Index {
         if old == 0 || old * 4 < self.nodes.len() {
             return;
         }
-        let kept: Vec<Node> = std::mem::take(&mut self.nodes)
-            .into_iter()
-            .filter(|n| n.published_at >= cutoff)
-            .collect();
-        self.lsh = Lsh::with_capacity(kept.len());
-        self.nodes = Vec::with_capacity(kept.len());
+        let nodes = std::mem::take(&mut self.nodes);
+        let signatures = std::mem::take(&mut self.signatures);
+        let kept = nodes.len() - old;
+        self.lsh = Lsh::with_capacity(kept);
+        self.nodes = Vec::with_capacity(kept);
         self.feeds = HashMap::new();
         self.newest = None;
-        for node in kept {
-            self.file(node);
+        for (number, node) in nodes.into_iter().enumerate() {
+            if node.published_at >= cutoff {
+                self.file(node, signatures.get(number));
+            }
         }
         self.low = self.low.map(|low| low.max(cutoff));
     }
@@ -148,28 +177,31 @@ impl Index {
     fn add(&mut self, member: Member, cluster: i64) {
         let feed = self.feed_number(&member.feed_id);
         match member.signature {
-            Some(signature) if !signature.is_empty() => self.file(Node {
-                id: member.id,
-                feed,
-                published_at: member.published_at,
-                cluster,
-                signature,
-            }),
+            Some(signature) if !signature.is_empty() => self.file(
+                Node {
+                    id: member.id,
+                    feed,
+                    published_at: member.published_at,
+                    cluster,
+                },
+                signature.values(),
+            ),
             // No text to compare: only the story's feeds learn of it.
             _ => self.note_feed(cluster, feed),
         }
     }
 
     /// Files `node` under its story and in the LSH index.
-    fn file(&mut self, node: Node) {
+    fn file(&mut self, node: Node, values: &Values) {
         self.note_feed(node.cluster, node.feed);
-        let nodes = &self.nodes;
-        if self.lsh.insert(&node.signature, |n| &nodes[n].signature) {
+        let signatures = &self.signatures;
+        if self.lsh.insert(values, |n| signatures.get(n)) {
             self.newest = Some(
                 self.newest
                     .map_or(node.published_at, |n| n.max(node.published_at)),
             );
             self.nodes.push(node);
+            self.signatures.push(values);
         }
     }
 
@@ -183,13 +215,15 @@ impl Index {
     /// The story of the most similar indexed item that `member` may join (ties: the smaller
     /// cluster id, so the result does not depend on the order of the index).
     fn most_similar(&mut self, member: &Member) -> Option<i64> {
-        let sig = member.signature.as_ref()?;
+        let sig = member.signature.as_ref().filter(|s| !s.is_empty())?;
+        let values = sig.values();
         let feed = self.feed_numbers.get(&member.feed_id).copied();
         let mut best: Option<(f64, i64)> = None;
-        let (nodes, feeds, checks) = (&self.nodes, &self.feeds, &mut self.checks);
+        let (nodes, signatures, feeds, checks) =
+            (&self.nodes, &self.signatures, &self.feeds, &mut self.checks);
         self.lsh.candidates(
-            sig,
-            |n| &nodes[n].signature,
+            values,
+            |n| signatures.get(n),
             |n| {
                 let Some(candidate) = nodes.get(n) else {
                     return;
@@ -197,19 +231,23 @@ impl Index {
                 *checks += 1;
                 let close = member.published_at.abs_diff(candidate.published_at)
                     <= WINDOW_SECS.unsigned_abs();
-                // A feed's second item never joins by similarity a story that already holds one of
-                // its items (and never the feed's own item).
-                let feed_taken = feed.is_some_and(|f| {
-                    candidate.feed == f
-                        || feeds
-                            .get(&candidate.cluster)
-                            .is_some_and(|l| l.contains(&f))
-                });
-                if !close || feed_taken || candidate.id == member.id {
+                let own_feed = feed.is_some_and(|f| candidate.feed == f);
+                if !close || own_feed || candidate.id == member.id {
                     return;
                 }
-                let score = sig.similarity(&candidate.signature);
+                let score = agreeing(values, signatures.get(n)) as f64 / HASHES as f64;
                 if score < THRESHOLD {
+                    return;
+                }
+                // A feed's second item never joins by similarity a story that already holds one
+                // of its items. Asked last: most candidates fall short of the threshold, and this
+                // lookup is a cache miss of its own.
+                let story_has_feed = feed.is_some_and(|f| {
+                    feeds
+                        .get(&candidate.cluster)
+                        .is_some_and(|l| l.contains(&f))
+                });
+                if story_has_feed {
                     return;
                 }
                 let better =

@@ -8,7 +8,10 @@
 //! a third of a general hash map of the same keys, with no hashing of keys that are already
 //! hashes.
 
-use super::signature::{self, Signature};
+use super::signature::{self, HASHES};
+
+/// A signature's values, as the index stores them.
+pub(super) type Values = [u16; HASHES];
 
 /// Rows per LSH band: two items become candidates when all rows of one band agree.
 const ROWS: usize = 3;
@@ -38,6 +41,8 @@ pub(super) struct Lsh {
     /// bands is visited once.
     seen: Vec<u32>,
     query: u32,
+    /// The nodes a query found, kept to reuse the allocation.
+    found: Vec<u32>,
 }
 
 impl Lsh {
@@ -57,8 +62,8 @@ impl Lsh {
     /// directory grows.
     pub(super) fn insert<'a>(
         &mut self,
-        sig: &Signature,
-        signature_of: impl Fn(usize) -> &'a Signature,
+        sig: &Values,
+        signature_of: impl Fn(usize) -> &'a Values,
     ) -> bool {
         let first = self.prev.len();
         if u32::try_from(first + BANDS).is_err() {
@@ -79,7 +84,7 @@ impl Lsh {
 
     /// Doubles the directory and files every entry again, oldest first (so chains stay newest
     /// first).
-    fn grow<'a>(&mut self, signature_of: impl Fn(usize) -> &'a Signature) {
+    fn grow<'a>(&mut self, signature_of: impl Fn(usize) -> &'a Values) {
         let size = (self.heads.len() * 2).max(1024);
         self.heads = vec![END; size];
         for node in 0..self.seen.len() {
@@ -100,11 +105,38 @@ impl Lsh {
 
     /// Calls `visit` once with each node that shares a band with `sig`; `signature_of(node)`
     /// gives an indexed node's signature, to tell a shared band from a shared bucket.
+    ///
+    /// The nodes are found first and visited after, each visit asking the memory for the
+    /// signatures a few nodes ahead: a visit reads a candidate's whole signature, and waiting
+    /// for each in turn was most of the cost of clustering.
     pub(super) fn candidates<'a>(
         &mut self,
-        sig: &Signature,
-        signature_of: impl Fn(usize) -> &'a Signature,
+        sig: &Values,
+        signature_of: impl Fn(usize) -> &'a Values,
         mut visit: impl FnMut(usize),
+    ) {
+        let mut found = std::mem::take(&mut self.found);
+        found.clear();
+        self.find(sig, &signature_of, &mut found);
+        const AHEAD: usize = 4;
+        for &node in found.iter().take(AHEAD) {
+            prefetch(signature_of(node as usize));
+        }
+        for (i, &node) in found.iter().enumerate() {
+            if let Some(&next) = found.get(i + AHEAD) {
+                prefetch(signature_of(next as usize));
+            }
+            visit(node as usize);
+        }
+        self.found = found;
+    }
+
+    /// The nodes that share a band with `sig`, each once, in the order the walk meets them.
+    fn find<'a>(
+        &mut self,
+        sig: &Values,
+        signature_of: &impl Fn(usize) -> &'a Values,
+        found: &mut Vec<u32>,
     ) {
         self.query = match self.query.checked_add(1) {
             Some(query) => query,
@@ -118,9 +150,15 @@ impl Lsh {
         // bucket, and an unbounded walk made clustering quadratic. Past the bound an item may
         // miss a merge (it stays a story of its own), which is far better than a stalled poller.
         let (mut walked, mut steps) = (0usize, 0usize);
-        for band in 0..BANDS {
-            let key = band_key(sig, band);
-            let mut entry = self.heads.get(self.bucket(key)).copied().unwrap_or(END);
+        // Every band's bucket is read before any chain is followed: these reads do not wait on
+        // each other, so the memory serves them together.
+        let mut starts = [END; BANDS];
+        for (band, start) in starts.iter_mut().enumerate() {
+            let bucket = self.bucket(band_key(sig, band));
+            *start = self.heads.get(bucket).copied().unwrap_or(END);
+        }
+        for (band, &start) in starts.iter().enumerate() {
+            let mut entry = start;
             while let Some(&previous) = self.prev.get(entry as usize) {
                 steps += 1;
                 if steps > MAX_STEPS {
@@ -136,7 +174,7 @@ impl Lsh {
                         && *seen != self.query
                     {
                         *seen = self.query;
-                        visit(node);
+                        found.push(node as u32);
                     }
                 }
                 entry = previous;
@@ -145,15 +183,32 @@ impl Lsh {
     }
 }
 
+/// Asks the memory for a signature that is about to be read (a hint: it changes no value).
+#[inline]
+fn prefetch(values: &Values) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let start = values.as_ptr().cast::<i8>();
+        for line in (0..std::mem::size_of::<Values>()).step_by(64) {
+            // SAFETY: a prefetch never faults and reads nothing into the program; the address is
+            // inside `values` anyway. SSE, which it needs, is part of every x86_64.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(line)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = values;
+}
+
 /// Whether two signatures agree in every row of `band`.
-fn same_band(a: &Signature, b: &Signature, band: usize) -> bool {
+fn same_band(a: &Values, b: &Values, band: usize) -> bool {
     let rows = band * ROWS..(band + 1) * ROWS;
-    a.values().get(rows.clone()) == b.values().get(rows)
+    a.get(rows.clone()) == b.get(rows)
 }
 
 /// The LSH key of one band of a signature.
-pub(super) fn band_key(sig: &Signature, band: usize) -> u32 {
-    let rows = sig.values().iter().skip(band * ROWS).take(ROWS);
+pub(super) fn band_key(sig: &Values, band: usize) -> u32 {
+    let rows = sig.iter().skip(band * ROWS).take(ROWS);
     let mut h = signature::mix(band as u64);
     for &value in rows {
         h = signature::mix(h ^ u64::from(value));

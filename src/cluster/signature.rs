@@ -78,13 +78,7 @@ impl Signature {
         if self.is_empty() || other.is_empty() {
             return 0.0;
         }
-        let equal = self
-            .mins
-            .iter()
-            .zip(other.mins.iter())
-            .filter(|(a, b)| a == b)
-            .count();
-        equal as f64 / HASHES as f64
+        agreeing(&self.mins, &other.mins) as f64 / HASHES as f64
     }
 
     /// Whether the item had no shingle (every slot still holds the initial maximum).
@@ -119,6 +113,11 @@ impl Signature {
         }
         Some(Signature { mins })
     }
+}
+
+/// How many of the hash functions two signatures' values agree on.
+pub(super) fn agreeing(a: &[u16; HASHES], b: &[u16; HASHES]) -> usize {
+    a.iter().zip(b.iter()).filter(|(a, b)| a == b).count()
 }
 
 /// Hash function `i` of the family: multiply-add-shift, a universal family on well-mixed input.

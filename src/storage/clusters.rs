@@ -201,15 +201,18 @@ impl Store {
             let Some(generation) = generation else {
                 anyhow::bail!("another process took over clustering; this batch is left to it");
             };
-            for row in rows {
-                sqlx::query(Db::sql(
-                    "UPDATE items SET cluster_id = ?2, signature = NULL
-                     WHERE id = ?1 AND cluster_id IS NULL",
-                ))
-                .bind(row.item)
-                .bind(row.cluster)
-                .execute(&mut *tx)
-                .await?;
+            for chunk in rows.chunks(CHUNK) {
+                // One statement per chunk: each statement is a round trip to the database, which
+                // cost more than the clustering itself when made per item.
+                let mut q = QueryBuilder::<Db>::new("WITH assigned (item, cluster) AS (");
+                q.push_values(chunk, |mut b, row| {
+                    b.push_bind(row.item).push_bind(row.cluster);
+                });
+                q.push(
+                    ") UPDATE items SET cluster_id = assigned.cluster, signature = NULL
+                     FROM assigned WHERE items.id = assigned.item AND items.cluster_id IS NULL",
+                );
+                q.build().execute(&mut *tx).await?;
             }
             for chunk in rows.chunks(CHUNK) {
                 let mut q = QueryBuilder::<Db>::new(

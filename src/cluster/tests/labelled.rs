@@ -206,7 +206,8 @@ fn threshold_sweep_is_printed() {
             cell(&|p| prefix_similarity(&p.a, &p.b, 256)),
         );
     }
-    let share_a_band = |p: &Pair| (0..BANDS).any(|b| band_key(&p.a, b) == band_key(&p.b, b));
+    let share_a_band =
+        |p: &Pair| (0..BANDS).any(|b| band_key(p.a.values(), b) == band_key(p.b.values(), b));
     let different = pairs.iter().filter(|p| !p.same).count();
     let met = pairs.iter().filter(|p| !p.same && share_a_band(p)).count();
     let missed = pairs.iter().filter(|p| p.same && !share_a_band(p)).count();
