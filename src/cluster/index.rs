@@ -7,7 +7,7 @@
 //! before the low bound needs the earlier items first ([`Index::extend`]); [`Index::forget_before`]
 //! drops items too old for any likely new one, so the index stays the size of a few days of news.
 
-use super::lsh::{Lsh, Values};
+use super::lsh::{Lsh, Values, prefetch};
 use super::signature::{HASHES, agreeing};
 use super::{Member, THRESHOLD, WINDOW_SECS};
 use std::collections::HashMap;
@@ -38,7 +38,7 @@ impl Signatures {
     }
 
     fn push(&mut self, values: &Values) {
-        if self.len % CHUNK == 0 {
+        if self.len.is_multiple_of(CHUNK) {
             self.chunks
                 .push(vec![[0u16; HASHES]; CHUNK].into_boxed_slice());
         }
@@ -224,6 +224,12 @@ impl Index {
         self.lsh.candidates(
             values,
             |n| signatures.get(n),
+            |n| {
+                prefetch(signatures.get(n));
+                if let Some(node) = nodes.get(n) {
+                    prefetch(node);
+                }
+            },
             |n| {
                 let Some(candidate) = nodes.get(n) else {
                     return;

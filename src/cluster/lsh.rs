@@ -106,32 +106,38 @@ impl Lsh {
     /// Calls `visit` once with each node that shares a band with `sig`; `signature_of(node)`
     /// gives an indexed node's signature, to tell a shared band from a shared bucket.
     ///
-    /// The nodes are found first and visited after, each visit asking the memory for the
-    /// signatures a few nodes ahead: a visit reads a candidate's whole signature, and waiting
-    /// for each in turn was most of the cost of clustering.
+    /// The nodes are found first and visited after, and `ahead(node)` is called a few visits
+    /// before `visit(node)`, for the caller to fetch what the visit will read (see [`prefetch`]):
+    /// a visit reads a candidate's whole signature, and waiting for each in turn was most of the
+    /// cost of clustering.
     pub(super) fn candidates<'a>(
         &mut self,
         sig: &Values,
         signature_of: impl Fn(usize) -> &'a Values,
+        ahead: impl Fn(usize),
         mut visit: impl FnMut(usize),
     ) {
+        const AHEAD: usize = 4;
         let mut found = std::mem::take(&mut self.found);
         found.clear();
         self.find(sig, &signature_of, &mut found);
-        const AHEAD: usize = 4;
         for &node in found.iter().take(AHEAD) {
-            prefetch(signature_of(node as usize));
+            ahead(node as usize);
         }
         for (i, &node) in found.iter().enumerate() {
             if let Some(&next) = found.get(i + AHEAD) {
-                prefetch(signature_of(next as usize));
+                ahead(next as usize);
             }
             visit(node as usize);
         }
         self.found = found;
     }
 
-    /// The nodes that share a band with `sig`, each once, in the order the walk meets them.
+    /// The nodes that share a band with `sig`, each once.
+    ///
+    /// The bands' chains are followed side by side, one entry of each in turn, newest first:
+    /// the next entry of one chain does not wait on another's, so the memory serves them
+    /// together (followed one after another, every step waited for the one before).
     fn find<'a>(
         &mut self,
         sig: &Values,
@@ -145,59 +151,69 @@ impl Lsh {
                 1
             }
         };
-        // Buckets are walked newest first, and the walk is bounded: with real news a query meets
-        // a few dozen entries, but templated or repeated text can put thousands of items in one
-        // bucket, and an unbounded walk made clustering quadratic. Past the bound an item may
-        // miss a merge (it stays a story of its own), which is far better than a stalled poller.
+        // The walk is bounded: with real news a query meets a few dozen entries, but templated
+        // or repeated text can put thousands of items in one bucket, and an unbounded walk made
+        // clustering quadratic. Past the bound an item may miss a merge (it stays a story of its
+        // own), which is far better than a stalled poller. Walking the bands side by side, the
+        // bound keeps the newest entries of every band rather than all of the first bands'.
         let (mut walked, mut steps) = (0usize, 0usize);
-        // Every band's bucket is read before any chain is followed: these reads do not wait on
-        // each other, so the memory serves them together.
-        let mut starts = [END; BANDS];
-        for (band, start) in starts.iter_mut().enumerate() {
+        // (band, next entry) of each chain not yet ended: the first `live` of them.
+        let mut chains = [(0usize, END); BANDS];
+        for (band, chain) in chains.iter_mut().enumerate() {
             let bucket = self.bucket(band_key(sig, band));
-            *start = self.heads.get(bucket).copied().unwrap_or(END);
+            *chain = (band, self.heads.get(bucket).copied().unwrap_or(END));
         }
-        for (band, &start) in starts.iter().enumerate() {
-            let mut entry = start;
-            while let Some(&previous) = self.prev.get(entry as usize) {
+        let mut live = BANDS;
+        while live > 0 {
+            let mut i = 0;
+            while i < live {
+                let (band, entry) = chains[i];
+                let Some(&previous) = self.prev.get(entry as usize) else {
+                    // This chain has ended: the last live one takes its place.
+                    live -= 1;
+                    chains[i] = chains[live];
+                    continue;
+                };
+                chains[i].1 = previous;
+                i += 1;
                 steps += 1;
                 if steps > MAX_STEPS {
                     return;
                 }
                 let node = entry as usize / BANDS;
-                if entry as usize % BANDS == band && same_band(sig, signature_of(node), band) {
-                    walked += 1;
-                    if walked > MAX_WALK {
-                        return;
-                    }
-                    if let Some(seen) = self.seen.get_mut(node)
-                        && *seen != self.query
-                    {
-                        *seen = self.query;
-                        found.push(node as u32);
-                    }
+                if entry as usize % BANDS != band || !same_band(sig, signature_of(node), band) {
+                    continue;
                 }
-                entry = previous;
+                walked += 1;
+                if walked > MAX_WALK {
+                    return;
+                }
+                if let Some(seen) = self.seen.get_mut(node)
+                    && *seen != self.query
+                {
+                    *seen = self.query;
+                    found.push(node as u32);
+                }
             }
         }
     }
 }
 
-/// Asks the memory for a signature that is about to be read (a hint: it changes no value).
+/// Asks the memory for `value`, which is about to be read (a hint: it changes nothing).
 #[inline]
-fn prefetch(values: &Values) {
+pub(super) fn prefetch<T>(value: &T) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        let start = values.as_ptr().cast::<i8>();
-        for line in (0..std::mem::size_of::<Values>()).step_by(64) {
+        let start = (value as *const T).cast::<i8>();
+        for line in (0..std::mem::size_of::<T>()).step_by(64) {
             // SAFETY: a prefetch never faults and reads nothing into the program; the address is
-            // inside `values` anyway. SSE, which it needs, is part of every x86_64.
+            // inside `value` anyway. SSE, which it needs, is part of every x86_64.
             unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(line)) };
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = values;
+    let _ = value;
 }
 
 /// Whether two signatures agree in every row of `band`.
