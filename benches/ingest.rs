@@ -26,7 +26,8 @@
 //! Run: `cargo bench --bench ingest` (options: FEEDS=1000 ITEMS=50 TEXT=varied|phrases
 //! COMPARE_PY=path/to/python R2E_FEEDS=100 READER_WORKERS=16 READER_FEEDS=1000
 //! STAGES=cold,cluster,unchanged,compare,once,incremental;
-//! `WRAP="perf record -g -o /tmp/perf.data"` runs the tinbao polls under a profiler).
+//! `WRAP="perf record -g -o /tmp/perf.data"` runs the tinbao polls under a profiler; `KEEP=1`
+//! keeps the bench folder and its databases for a look afterwards).
 
 mod common;
 
@@ -201,6 +202,9 @@ fn main() {
         }
     }
     drop(runtime);
+    if std::env::var_os("KEEP").is_some() {
+        println!("kept the bench folder: {}", dir.keep().display());
+    }
 }
 
 /// feeds.toml for the bench folder: 34 categories, 10 provinces, the feeds spread over them.
