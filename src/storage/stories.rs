@@ -105,19 +105,25 @@ impl Store {
             let mut q = QueryBuilder::<Db>::new(
                 "SELECT i.id, COALESCE(i.cluster_id, i.id) AS cluster_id, i.title, i.text,
                     f.category, f.province
-                 FROM items i JOIN feeds f ON f.id = i.feed_id WHERE i.published_at >= ",
+                 FROM items i JOIN feeds f ON f.id = i.feed_id ",
             );
-            q.push_bind(secs(since));
-            if !categories.is_empty() {
-                q.push(" AND f.category IN (");
+            if categories.is_empty() {
+                q.push("WHERE i.published_at >= ").push_bind(secs(since));
+                q.push(" ORDER BY i.published_at DESC, i.id DESC LIMIT ")
+                    .push_bind(limit as i64);
+            } else {
+                // As in `stories`: the newest ids from the categories' feeds' index first.
+                q.push("WHERE i.id IN (SELECT id FROM items WHERE published_at >= ")
+                    .push_bind(secs(since));
+                q.push(" AND feed_id IN (SELECT id FROM feeds WHERE category IN (");
                 let mut list = q.separated(", ");
                 for c in categories {
                     list.push_bind(c.clone());
                 }
-                q.push(")");
+                q.push(")) ORDER BY published_at DESC, id DESC LIMIT ")
+                    .push_bind(limit as i64);
+                q.push(") ORDER BY i.published_at DESC, i.id DESC");
             }
-            q.push(" ORDER BY i.published_at DESC, i.id DESC LIMIT ")
-                .push_bind(limit as i64);
             let rows = q.build().fetch_all(pool).await?;
             rows.iter()
                 .map(|r| {
