@@ -98,22 +98,21 @@ pub fn parse_request(
     })
 }
 
-/// A topic URL's document: its name below `/feeds/` and its format, when it is
-/// `{base}feeds/NAME.EXT` in one of the formats.
-fn feed_name<'a>(config: &Config, topic: &'a str) -> Option<(&'a str, Format)> {
+/// A topic URL's document: its file name below `/feeds/`, that name without its extension,
+/// and its format, when it is `{base}feeds/PATH.EXT` in one of the formats.
+fn feed_name<'a>(config: &Config, topic: &'a str) -> Option<(&'a str, &'a str, Format)> {
     let name = topic.strip_prefix(&format!("{}feeds/", config.server.base_url))?;
-    let (_, ext) = name.rsplit_once('.')?;
+    let (path, ext) = name.rsplit_once('.')?;
     let format = Format::ALL.into_iter().find(|f| f.extension() == ext)?;
-    Some((name, format))
+    Some((name, path, format))
 }
 
 /// Whether `topic` is one of the merged feeds this hub announces: all, a category or a
 /// province, in any format.
 pub fn is_topic(config: &Config, topic: &str) -> bool {
-    let Some((name, format)) = feed_name(config, topic) else {
+    let Some((_, path, _)) = feed_name(config, topic) else {
         return false;
     };
-    let path = &name[..name.len() - format.extension().len() - 1];
     if path == "all" || config.category(path).is_some() {
         return true;
     }
@@ -289,7 +288,7 @@ struct Failure {
 
 async fn deliver(config: &Config, job: &WebSubJob) -> Result<(), Failure> {
     let fail = |error: String| Failure { error, gone: false };
-    let (name, format) = feed_name(config, &job.topic)
+    let (name, _, format) = feed_name(config, &job.topic)
         .ok_or_else(|| fail("the topic is no longer one of this hub's feeds".into()))?;
     let path = config.output_dir().join("feeds").join(name);
     let body = tokio::fs::read(&path)

@@ -8,7 +8,7 @@
 //! drops items too old for any likely new one, so the index stays the size of a few days of news.
 
 use super::lsh::{Lsh, Values, prefetch};
-use super::signature::{HASHES, agreeing};
+use super::signature::{HASHES, similarity};
 use super::{Member, THRESHOLD, WINDOW_SECS};
 use std::collections::HashMap;
 
@@ -241,7 +241,7 @@ impl Index {
                 if !close || own_feed || candidate.id == member.id {
                     return;
                 }
-                let score = agreeing(values, signatures.get(n)) as f64 / HASHES as f64;
+                let score = similarity(values, signatures.get(n));
                 if score < THRESHOLD {
                     return;
                 }

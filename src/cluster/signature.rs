@@ -78,7 +78,7 @@ impl Signature {
         if self.is_empty() || other.is_empty() {
             return 0.0;
         }
-        agreeing(&self.mins, &other.mins) as f64 / HASHES as f64
+        similarity(&self.mins, &other.mins)
     }
 
     /// Whether the item had no shingle (every slot still holds the initial maximum).
@@ -115,9 +115,11 @@ impl Signature {
     }
 }
 
-/// How many of the hash functions two signatures' values agree on.
-pub(super) fn agreeing(a: &[u16; HASHES], b: &[u16; HASHES]) -> usize {
-    a.iter().zip(b.iter()).filter(|(a, b)| a == b).count()
+/// [`Signature::similarity`] of two non-empty signatures' values: the share of the hash
+/// functions they agree on.
+pub(super) fn similarity(a: &[u16; HASHES], b: &[u16; HASHES]) -> f64 {
+    let equal = a.iter().zip(b.iter()).filter(|(a, b)| a == b).count();
+    equal as f64 / HASHES as f64
 }
 
 /// Hash function `i` of the family: multiply-add-shift, a universal family on well-mixed input.

@@ -213,8 +213,6 @@ impl Store {
                      FROM assigned WHERE items.id = assigned.item AND items.cluster_id IS NULL",
                 );
                 q.build().execute(&mut *tx).await?;
-            }
-            for chunk in rows.chunks(CHUNK) {
                 let mut q = QueryBuilder::<Db>::new(
                     "INSERT INTO story_index (item_id, feed_id, published_at, cluster_id, signature) ",
                 );

@@ -60,34 +60,14 @@ impl Store {
         since: DateTime<Utc>,
         limit: usize,
     ) -> anyhow::Result<Vec<StoryRow>> {
-        on_pool!(self, |pool| {
+        on_pool!(self, d, |pool| {
             let mut q = QueryBuilder::<Db>::new(STORY_COLUMNS);
-            let feeds_where = match filter {
+            let feeds = match filter {
                 StoryFilter::All => None,
-                StoryFilter::Category(slug) => Some(("category", slug)),
-                StoryFilter::Province(slug) => Some(("province", slug)),
+                StoryFilter::Category(slug) => Some(("category", vec![slug.clone()])),
+                StoryFilter::Province(slug) => Some(("province", vec![slug.clone()])),
             };
-            match feeds_where {
-                None => {
-                    q.push("WHERE i.published_at >= ").push_bind(secs(since));
-                    q.push(" ORDER BY i.published_at DESC, i.id DESC LIMIT ")
-                        .push_bind(limit as i64);
-                }
-                // The newest ids first, from the index of each of the filter's feeds (it holds
-                // the date and the id), then those rows: walking every item by date to keep the
-                // few of one category read ten times the rows, and was most of a regeneration.
-                Some((column, slug)) => {
-                    q.push("WHERE i.id IN (SELECT id FROM items WHERE published_at >= ")
-                        .push_bind(secs(since));
-                    q.push(format!(
-                        " AND feed_id IN (SELECT id FROM feeds WHERE {column} = "
-                    ))
-                    .push_bind(slug.clone());
-                    q.push(") ORDER BY published_at DESC, id DESC LIMIT ")
-                        .push_bind(limit as i64);
-                    q.push(") ORDER BY i.published_at DESC, i.id DESC");
-                }
-            }
+            d::push_newest(&mut q, secs(since), feeds, limit);
             let rows = q.build().fetch_all(pool).await?;
             rows.iter().map(story_row).collect()
         })
@@ -101,29 +81,14 @@ impl Store {
         since: DateTime<Utc>,
         limit: usize,
     ) -> anyhow::Result<Vec<StoryText>> {
-        on_pool!(self, |pool| {
+        on_pool!(self, d, |pool| {
             let mut q = QueryBuilder::<Db>::new(
                 "SELECT i.id, COALESCE(i.cluster_id, i.id) AS cluster_id, i.title, i.text,
                     f.category, f.province
                  FROM items i JOIN feeds f ON f.id = i.feed_id ",
             );
-            if categories.is_empty() {
-                q.push("WHERE i.published_at >= ").push_bind(secs(since));
-                q.push(" ORDER BY i.published_at DESC, i.id DESC LIMIT ")
-                    .push_bind(limit as i64);
-            } else {
-                // As in `stories`: the newest ids from the categories' feeds' index first.
-                q.push("WHERE i.id IN (SELECT id FROM items WHERE published_at >= ")
-                    .push_bind(secs(since));
-                q.push(" AND feed_id IN (SELECT id FROM feeds WHERE category IN (");
-                let mut list = q.separated(", ");
-                for c in categories {
-                    list.push_bind(c.clone());
-                }
-                q.push(")) ORDER BY published_at DESC, id DESC LIMIT ")
-                    .push_bind(limit as i64);
-                q.push(") ORDER BY i.published_at DESC, i.id DESC");
-            }
+            let feeds = (!categories.is_empty()).then(|| ("category", categories.to_vec()));
+            d::push_newest(&mut q, secs(since), feeds, limit);
             let rows = q.build().fetch_all(pool).await?;
             rows.iter()
                 .map(|r| {
@@ -246,4 +211,32 @@ pub struct StoryMember {
     pub feed_title: String,
     pub feed_url: String,
     pub site_url: Option<String>,
+}
+
+both_dialects! {
+/// Ends a query over `items i` with its rows published since `since`, newest first, at most
+/// `limit`; with `feeds` (a column of `feeds` and the values it may take), only the items of
+/// those feeds. Those are read as the newest ids from each feed's `(feed_id, published_at)`
+/// index (it holds the date and the id), then their rows: walking every item by date to keep
+/// the few of one category read ten times the rows, and was most of a regeneration.
+pub(super) fn push_newest(
+    q: &mut QueryBuilder<Db>,
+    since: i64,
+    feeds: Option<(&str, Vec<String>)>,
+    limit: usize,
+) {
+    let Some((column, values)) = feeds else {
+        q.push("WHERE i.published_at >= ").push_bind(since);
+        q.push(" ORDER BY i.published_at DESC, i.id DESC LIMIT ").push_bind(limit as i64);
+        return;
+    };
+    q.push("WHERE i.id IN (SELECT id FROM items WHERE published_at >= ").push_bind(since);
+    q.push(format!(" AND feed_id IN (SELECT id FROM feeds WHERE {column} IN ("));
+    let mut list = q.separated(", ");
+    for value in values {
+        list.push_bind(value);
+    }
+    q.push(")) ORDER BY published_at DESC, id DESC LIMIT ").push_bind(limit as i64);
+    q.push(") ORDER BY i.published_at DESC, i.id DESC");
+}
 }
