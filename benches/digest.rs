@@ -924,11 +924,13 @@ async fn deliveries(db: &Path, subscribers: usize) -> String {
             .fetch_all(&pool)
             .await
             .unwrap_or_default();
-    let stories: i64 =
-        sqlx::query_scalar("SELECT COUNT(DISTINCT COALESCE(cluster_id, id)) FROM items")
-            .fetch_one(&pool)
-            .await
-            .unwrap_or(0);
+    let stories: i64 = sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT COALESCE(s.cluster_id, i.id)) FROM items i \
+             LEFT JOIN story_index s ON s.item_id = i.id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap_or(0);
     pool.close().await;
     if counts.is_empty() {
         return "items per digest: none".into();

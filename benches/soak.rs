@@ -319,7 +319,7 @@ fn daemon_rounds(
                 let (waiting,): (i64,) = sqlx::query_as(
                     "SELECT (SELECT COUNT(*) FROM feeds WHERE active = 1 \
                          AND (last_fetch_at IS NULL OR last_fetch_at < ?)) \
-                     + (SELECT COUNT(*) FROM items WHERE cluster_id IS NULL) \
+                     + (SELECT COUNT(*) FROM pending_stories) \
                      + (SELECT COUNT(*) FROM digests WHERE state = 'pending')",
                 )
                 .bind(since)

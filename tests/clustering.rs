@@ -55,7 +55,7 @@ async fn the_poll_stores_each_items_signature_and_a_bad_one_is_computed_again() 
         let reference = polled().await;
         assert_eq!(
             reference
-                .scalar("SELECT COUNT(*) FROM items WHERE length(signature) = 513")
+                .scalar("SELECT COUNT(*) FROM pending_stories WHERE length(signature) = 513")
                 .await,
             40,
             "every item stored with its signature"
@@ -72,20 +72,21 @@ async fn the_poll_stores_each_items_signature_and_a_bad_one_is_computed_again() 
         let damaged = polled().await;
         damaged
             .execute(
-                "UPDATE items SET signature = substr(signature, 1, 10) WHERE id IN \
-                 (SELECT id FROM items ORDER BY id LIMIT 3)",
+                "UPDATE pending_stories SET signature = substr(signature, 1, 10) WHERE item_id IN \
+                 (SELECT item_id FROM pending_stories ORDER BY item_id LIMIT 3)",
             )
             .await;
         damaged
             .execute(
-                "UPDATE items SET signature = NULL WHERE id IN \
-                 (SELECT id FROM items ORDER BY id DESC LIMIT 2)",
+                "UPDATE pending_stories SET signature = NULL WHERE item_id IN \
+                 (SELECT item_id FROM pending_stories ORDER BY item_id DESC LIMIT 2)",
             )
             .await;
         assert_eq!(
             damaged
                 .scalar(
-                    "SELECT COUNT(*) FROM items WHERE signature IS NULL OR length(signature) <> 513"
+                    "SELECT COUNT(*) FROM pending_stories \
+                     WHERE signature IS NULL OR length(signature) <> 513"
                 )
                 .await,
             5
@@ -100,11 +101,9 @@ async fn the_poll_stores_each_items_signature_and_a_bad_one_is_computed_again() 
             "the bad signatures were replaced, and moved into the story index"
         );
         assert_eq!(
-            damaged
-                .scalar("SELECT COUNT(*) FROM items WHERE signature IS NOT NULL")
-                .await,
+            damaged.scalar("SELECT COUNT(*) FROM pending_stories").await,
             0,
-            "a clustered item's signature is kept once"
+            "a clustered item waits no more: its signature is kept once"
         );
     })
     .await;
@@ -238,14 +237,14 @@ async fn a_kept_index_made_stale_by_another_process_is_read_again() {
 
         assert_eq!(
             app.scalar(
-                "SELECT COUNT(DISTINCT cluster_id) FROM items WHERE feed_id IN ('hai', 'ba')"
+                "SELECT COUNT(DISTINCT cluster_id) FROM story_index WHERE feed_id IN ('hai', 'ba')"
             )
             .await,
             1,
             "both reports of the flood are one story"
         );
         assert_eq!(
-            app.scalar("SELECT COUNT(DISTINCT cluster_id) FROM items")
+            app.scalar("SELECT COUNT(DISTINCT cluster_id) FROM story_index")
                 .await,
             2
         );

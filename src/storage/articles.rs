@@ -136,24 +136,26 @@ impl Store {
                         signature,
                     } => {
                         let changed = sqlx::query(Db::sql(
-                            "UPDATE items SET content_html = ?2, text = ?3,
-                                signature = CASE WHEN cluster_id IS NULL THEN ?4 ELSE NULL END
+                            "UPDATE items SET content_html = ?2, text = ?3
                              WHERE id = ?1 AND id IN (SELECT item_id FROM article_queue)",
                         ))
                         .bind(item_id)
                         .bind(html)
                         .bind(text)
-                        .bind(signature)
                         .execute(&mut *tx)
                         .await?;
                         if changed.rows_affected() > 0 {
-                            sqlx::query(Db::sql(
+                            // Where clustering reads it: the story index, or the waiting row.
+                            for statement in [
                                 "UPDATE story_index SET signature = ?2 WHERE item_id = ?1",
-                            ))
-                            .bind(item_id)
-                            .bind(signature)
-                            .execute(&mut *tx)
-                            .await?;
+                                "UPDATE pending_stories SET signature = ?2 WHERE item_id = ?1",
+                            ] {
+                                sqlx::query(Db::sql(statement))
+                                    .bind(item_id)
+                                    .bind(signature)
+                                    .execute(&mut *tx)
+                                    .await?;
+                            }
                             sqlx::query(Db::sql(
                                 "UPDATE feeds SET unpublished = unpublished + 1
                                  WHERE id = (SELECT feed_id FROM items WHERE id = ?1)",

@@ -71,12 +71,14 @@ impl Store {
     }
 
     /// Items not yet given a story, in publication order (so a batch covers a few days, not the
-    /// whole history of a first poll), with the signature the poll stored.
+    /// whole history of a first poll), with the signature the poll stored: their waiting rows,
+    /// not the items' own.
     pub async fn unclustered_items(&self, limit: usize) -> anyhow::Result<Vec<ClusterRow>> {
         on_pool!(self, |pool| {
             let rows = sqlx::query(Db::sql(
-                "SELECT id, feed_id, canonical_url, published_at, signature, cluster_id
-                 FROM items WHERE cluster_id IS NULL ORDER BY published_at, id LIMIT ?1",
+                "SELECT item_id AS id, feed_id, canonical_url, published_at, signature,
+                    NULL AS cluster_id
+                 FROM pending_stories ORDER BY published_at, item_id LIMIT ?1",
             ))
             .bind(limit as i64)
             .fetch_all(pool)
@@ -152,14 +154,15 @@ impl Store {
         on_pool!(self, |pool| {
             for chunk in urls.chunks(CHUNK) {
                 let mut q = QueryBuilder::<Db>::new(
-                    "SELECT canonical_url, MIN(cluster_id) AS cluster_id FROM items
-                     WHERE cluster_id IS NOT NULL AND canonical_url IN (",
+                    "SELECT i.canonical_url, MIN(s.cluster_id) AS cluster_id
+                     FROM items i JOIN story_index s ON s.item_id = i.id
+                     WHERE i.canonical_url IN (",
                 );
                 let mut list = q.separated(", ");
                 for url in chunk {
                     list.push_bind(url.to_string());
                 }
-                q.push(") GROUP BY canonical_url");
+                q.push(") GROUP BY i.canonical_url");
                 for r in q.build().fetch_all(pool).await? {
                     out.insert(r.col("canonical_url")?, r.col("cluster_id")?);
                 }
@@ -173,8 +176,10 @@ impl Store {
     pub async fn clustered_between(&self, from: i64, to: i64) -> anyhow::Result<Vec<ClusterRow>> {
         on_pool!(self, |pool| {
             let rows = sqlx::query(Db::sql(
-                "SELECT id, feed_id, canonical_url, published_at, NULL AS signature, cluster_id
-                 FROM items WHERE cluster_id IS NOT NULL AND published_at BETWEEN ?1 AND ?2",
+                "SELECT i.id, i.feed_id, i.canonical_url, i.published_at, NULL AS signature,
+                    s.cluster_id
+                 FROM items i JOIN story_index s ON s.item_id = i.id
+                 WHERE i.published_at BETWEEN ?1 AND ?2",
             ))
             .bind(from)
             .bind(to)
@@ -184,8 +189,8 @@ impl Store {
         })
     }
 
-    /// Stores each item's story, and moves its signature into the story index, in one
-    /// transaction, under this process's clustering lease (renewed; an error if another process
+    /// Stores each item's story in the story index (with its signature) and deletes its
+    /// waiting row, in one transaction, under this process's clustering lease (renewed; an error if another process
     /// took it over, and then nothing is stored). Returns the new generation.
     pub async fn save_clusters(&self, rows: &[Assignment]) -> anyhow::Result<i64> {
         on_pool!(self, |pool| {
@@ -204,14 +209,13 @@ impl Store {
             for chunk in rows.chunks(CHUNK) {
                 // One statement per chunk: each statement is a round trip to the database, which
                 // cost more than the clustering itself when made per item.
-                let mut q = QueryBuilder::<Db>::new("WITH assigned (item, cluster) AS (");
-                q.push_values(chunk, |mut b, row| {
-                    b.push_bind(row.item).push_bind(row.cluster);
-                });
-                q.push(
-                    ") UPDATE items SET cluster_id = assigned.cluster, signature = NULL
-                     FROM assigned WHERE items.id = assigned.item AND items.cluster_id IS NULL",
-                );
+                let mut q =
+                    QueryBuilder::<Db>::new("DELETE FROM pending_stories WHERE item_id IN (");
+                let mut list = q.separated(", ");
+                for row in chunk {
+                    list.push_bind(row.item);
+                }
+                q.push(")");
                 q.build().execute(&mut *tx).await?;
                 let mut q = QueryBuilder::<Db>::new(
                     "INSERT INTO story_index (item_id, feed_id, published_at, cluster_id, signature) ",

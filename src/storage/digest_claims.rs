@@ -118,11 +118,12 @@ impl Store {
         for chunk in ids.chunks(500) {
             on_pool!(self, |pool| {
                 let mut q = QueryBuilder::<Db>::new(
-                    "SELECT i.id, COALESCE(i.cluster_id, i.id) AS cluster_id, i.url, i.title, substr(i.text, 1, ",
+                    "SELECT i.id, COALESCE(s.cluster_id, i.id) AS cluster_id, i.url, i.title, substr(i.text, 1, ",
                 );
                 q.push(DIGEST_TEXT_CHARS.to_string()).push(
                     ") AS text, i.published_at, COALESCE(f.configured_title, f.title, f.id) AS feed_title
-                     FROM items i JOIN feeds f ON f.id = i.feed_id WHERE i.id IN (",
+                     FROM items i JOIN feeds f ON f.id = i.feed_id
+                     LEFT JOIN story_index s ON s.item_id = i.id WHERE i.id IN (",
                 );
                 let mut list = q.separated(", ");
                 for id in chunk {

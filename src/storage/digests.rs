@@ -77,12 +77,13 @@ impl Store {
     ) -> anyhow::Result<Vec<StoryRow>> {
         on_pool!(self, |pool| {
             let rows = sqlx::query(Db::sql(
-                "SELECT i.id, COALESCE(i.cluster_id, i.id) AS cluster_id, i.feed_id, i.url, i.title,
+                "SELECT i.id, COALESCE(s.cluster_id, i.id) AS cluster_id, i.feed_id, i.url, i.title,
                     i.text, '' AS summary_html, '' AS content_html, i.authors, i.image_url,
                     i.published_at, i.changed_at,
                     COALESCE(f.configured_title, f.title, f.id) AS feed_title, f.url AS feed_url,
                     f.site_url, f.source_updated_at, f.category, f.province
                  FROM items i JOIN feeds f ON f.id = i.feed_id
+                 LEFT JOIN story_index s ON s.item_id = i.id
                  WHERE i.id > ?1 AND i.published_at >= ?2
                    AND i.id < COALESCE((SELECT MIN(q.item_id) FROM article_queue q
                                         WHERE q.attempts = 0 AND q.due_at > ?3), ?4)

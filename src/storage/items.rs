@@ -108,13 +108,17 @@ impl Store {
             .bind(secs(now))
             .execute(&mut *tx)
             .await?;
-            sqlx::query(Db::sql(
+            for statement in [
                 "DELETE FROM story_index WHERE item_id IN
                     (SELECT id FROM items WHERE published_at < ?1 AND first_seen_at < ?1)",
-            ))
-            .bind(secs(cutoff))
-            .execute(&mut *tx)
-            .await?;
+                "DELETE FROM pending_stories WHERE item_id IN
+                    (SELECT id FROM items WHERE published_at < ?1 AND first_seen_at < ?1)",
+            ] {
+                sqlx::query(Db::sql(statement))
+                    .bind(secs(cutoff))
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let done = sqlx::query(Db::sql(
                 "DELETE FROM items WHERE published_at < ?1 AND first_seen_at < ?1",
             ))

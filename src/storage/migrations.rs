@@ -83,6 +83,11 @@ pub(super) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "websub",
         include_str!("../../migrations/sqlite/0015_websub.sql"),
     ),
+    (
+        16,
+        "pending stories",
+        include_str!("../../migrations/sqlite/0016_pending_stories.sql"),
+    ),
 ];
 
 pub(super) const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -161,6 +166,11 @@ pub(super) const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         "websub",
         include_str!("../../migrations/postgres/0015_websub.sql"),
     ),
+    (
+        16,
+        "pending stories",
+        include_str!("../../migrations/postgres/0016_pending_stories.sql"),
+    ),
 ];
 
 pub(super) fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
@@ -207,5 +217,77 @@ mod tests {
             files.sort();
             assert_eq!(files.len(), SQLITE_MIGRATIONS.len(), "{dir}: {files:?}");
         }
+    }
+
+    /// A store from before the waiting rows: its clustered items keep their stories (one that
+    /// the story index missed gains its row there), its unclustered item waits with the
+    /// signature the poll stored, and the items lose the two columns.
+    #[tokio::test]
+    async fn a_store_from_before_the_waiting_rows_keeps_its_stories_and_waiting_items() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("old.db");
+        let pool = super::super::connect::open_sqlite(&path)
+            .await
+            .expect("open");
+        let before = SQLITE_MIGRATIONS
+            .iter()
+            .position(|(v, _, _)| *v == 16)
+            .expect("version 16");
+        migrator(&SQLITE_MIGRATIONS[..before])
+            .run(&pool)
+            .await
+            .expect("old schema");
+        let statements = [
+            "INSERT INTO feeds (id, url, category, next_poll_at, created_at)
+             VALUES ('a', 'http://a/', 'x', 0, 0)",
+            "INSERT INTO items (id, feed_id, item_key, title, summary_html, content_html, text,
+                authors, categories, published_at, first_seen_at, changed_at, content_hash,
+                cluster_id, signature)
+             VALUES (1, 'a', 'g:1', 't', '', '', '', '[]', '[]', 10, 10, 10, 'h1', 1, NULL),
+                    (2, 'a', 'g:2', 't', '', '', '', '[]', '[]', 20, 20, 20, 'h2', 1, NULL),
+                    (3, 'a', 'g:3', 't', '', '', '', '[]', '[]', 30, 30, 30, 'h3', NULL, x'0102')",
+            "INSERT INTO story_index (item_id, feed_id, published_at, cluster_id, signature)
+             VALUES (1, 'a', 10, 1, x'01')",
+        ];
+        for statement in statements {
+            sqlx::query(statement)
+                .execute(&pool)
+                .await
+                .expect(statement);
+        }
+        pool.close().await;
+
+        let store =
+            crate::storage::Store::open(&format!("sqlite://{}", path.display()), dir.path())
+                .await
+                .expect("migrated");
+        let crate::storage::Pool::Sqlite(pool) = &store.pool else {
+            panic!("a SQLite store");
+        };
+        let stories: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT item_id, cluster_id FROM story_index ORDER BY item_id")
+                .fetch_all(pool)
+                .await
+                .expect("story index");
+        assert_eq!(stories, [(1, 1), (2, 1)]);
+        let waiting: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT item_id, signature FROM pending_stories")
+                .fetch_all(pool)
+                .await
+                .expect("waiting rows");
+        assert_eq!(waiting, [(3, vec![1, 2])]);
+        let columns: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_table_info('items')")
+                .fetch_all(pool)
+                .await
+                .expect("columns");
+        assert!(columns.contains(&"content_hash".to_string()), "{columns:?}");
+        assert!(
+            !columns
+                .iter()
+                .any(|c| c == "cluster_id" || c == "signature"),
+            "{columns:?}"
+        );
+        store.close().await;
     }
 }

@@ -94,11 +94,12 @@ macro_rules! story_columns {
         concat!(
             "SELECT ",
             $extra,
-            "i.id, COALESCE(i.cluster_id, i.id) AS cluster_id, i.feed_id, i.url, i.title, i.text,
+            "i.id, COALESCE(s.cluster_id, i.id) AS cluster_id, i.feed_id, i.url, i.title, i.text,
             i.summary_html, i.content_html, i.authors, i.image_url, i.published_at, i.changed_at,
             COALESCE(f.configured_title, f.title, f.id) AS feed_title, f.url AS feed_url, f.site_url,
             f.source_updated_at, f.category, f.province
-         FROM items i JOIN feeds f ON f.id = i.feed_id "
+         FROM items i JOIN feeds f ON f.id = i.feed_id
+         LEFT JOIN story_index s ON s.item_id = i.id "
         )
     };
 }

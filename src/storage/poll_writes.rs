@@ -167,7 +167,7 @@ async fn insert_items(
     let mut q = QueryBuilder::<Db>::new(
         "INSERT INTO items (feed_id, item_key, guid, url, canonical_url, title, summary_html,
             content_html, text, authors, categories, image_url, published_at, date_estimated,
-            updated_at, first_seen_at, changed_at, content_hash, signature) ",
+            updated_at, first_seen_at, changed_at, content_hash) ",
     );
     q.push_values(items, |mut row, item| {
         row.push_bind(feed_id.to_string())
@@ -187,13 +187,37 @@ async fn insert_items(
             .push_bind(item.updated.map(secs))
             .push_bind(now)
             .push_bind(now)
-            .push_bind(item.content_hash.clone())
-            .push_bind(item.signature.clone());
+            .push_bind(item.content_hash.clone());
     });
     // Within one document keys are unique, so nothing here can conflict with itself.
-    q.push(" ON CONFLICT (feed_id, item_key) DO NOTHING");
-    let done = q.build().execute(&mut *tx).await?;
-    Ok(done.rows_affected() as usize)
+    q.push(" ON CONFLICT (feed_id, item_key) DO NOTHING RETURNING id, item_key");
+    let inserted: HashMap<String, i64> = q
+        .build()
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("item_key")?, r.try_get("id")?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+    // Each new item waits for its story in its own narrow row, with the signature the parse
+    // made (clustering reads these, never the item's row).
+    let waiting: Vec<(i64, &NewItem)> = items
+        .iter()
+        .filter_map(|item| Some((*inserted.get(&item.key)?, *item)))
+        .collect();
+    if !waiting.is_empty() {
+        let mut q = QueryBuilder::<Db>::new(
+            "INSERT INTO pending_stories (item_id, feed_id, canonical_url, published_at, signature) ",
+        );
+        q.push_values(&waiting, |mut row, (id, item)| {
+            row.push_bind(*id)
+                .push_bind(feed_id.to_string())
+                .push_bind(item.canonical_url.clone())
+                .push_bind(secs(item.published))
+                .push_bind(item.signature.clone());
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    Ok(inserted.len())
 }
 
 /// Updates a seen item whose text changed. The filing date of an item whose date was
@@ -209,8 +233,7 @@ async fn update_item(
             content_html = ?8, text = ?9, authors = ?10, categories = ?11, image_url = ?12,
             published_at = CASE WHEN ?14 THEN published_at ELSE ?13 END,
             date_estimated = CASE WHEN ?14 THEN date_estimated ELSE FALSE END,
-            updated_at = ?15, changed_at = ?16, content_hash = ?17,
-            signature = CASE WHEN cluster_id IS NULL THEN ?18 ELSE NULL END
+            updated_at = ?15, changed_at = ?16, content_hash = ?17
          WHERE feed_id = ?1 AND item_key = ?2 AND content_hash <> ?17",
     ))
     .bind(feed_id)
@@ -230,22 +253,28 @@ async fn update_item(
     .bind(item.updated.map(secs))
     .bind(now)
     .bind(&item.content_hash)
-    .bind(&item.signature)
     .execute(&mut *tx)
     .await?;
     if changed.rows_affected() > 0 {
-        // A clustered item keeps its signature in the story index: later items compare with
-        // the text as it is now.
-        sqlx::query(Db::sql(
+        // Its signature is where clustering reads it: in the story index once clustered (later
+        // items compare with the text as it is now), else in its waiting row.
+        let statements = [
             "UPDATE story_index SET signature = ?3,
                 published_at = (SELECT published_at FROM items WHERE id = story_index.item_id)
              WHERE item_id = (SELECT id FROM items WHERE feed_id = ?1 AND item_key = ?2)",
-        ))
-        .bind(feed_id)
-        .bind(&item.key)
-        .bind(&item.signature)
-        .execute(&mut *tx)
-        .await?;
+            "UPDATE pending_stories SET signature = ?3,
+                published_at = (SELECT published_at FROM items WHERE id = pending_stories.item_id),
+                canonical_url = (SELECT canonical_url FROM items WHERE id = pending_stories.item_id)
+             WHERE item_id = (SELECT id FROM items WHERE feed_id = ?1 AND item_key = ?2)",
+        ];
+        for statement in statements {
+            sqlx::query(Db::sql(statement))
+                .bind(feed_id)
+                .bind(&item.key)
+                .bind(&item.signature)
+                .execute(&mut *tx)
+                .await?;
+        }
     }
     Ok(changed.rows_affected() as usize)
 }

@@ -83,9 +83,10 @@ impl Store {
     ) -> anyhow::Result<Vec<StoryText>> {
         on_pool!(self, d, |pool| {
             let mut q = QueryBuilder::<Db>::new(
-                "SELECT i.id, COALESCE(i.cluster_id, i.id) AS cluster_id, i.title, i.text,
+                "SELECT i.id, COALESCE(s.cluster_id, i.id) AS cluster_id, i.title, i.text,
                     f.category, f.province
-                 FROM items i JOIN feeds f ON f.id = i.feed_id ",
+                 FROM items i JOIN feeds f ON f.id = i.feed_id
+                 LEFT JOIN story_index s ON s.item_id = i.id ",
             );
             let feeds = (!categories.is_empty()).then(|| ("category", categories.to_vec()));
             d::push_newest(&mut q, secs(since), feeds, limit);
@@ -133,20 +134,21 @@ impl Store {
         for chunk in cluster_ids.chunks(400) {
             on_pool!(self, |pool| {
                 let mut q = QueryBuilder::<Db>::new(
-                    "SELECT COALESCE(i.cluster_id, i.id) AS cluster_id, i.id, i.url, i.changed_at,
+                    "SELECT COALESCE(s.cluster_id, i.id) AS cluster_id, i.id, i.url, i.changed_at,
                         i.published_at, i.updated_at, i.first_seen_at,
                         COALESCE(f.configured_title, f.title, f.id) AS feed_title,
                         f.url AS feed_url, f.site_url
-                     FROM items i JOIN feeds f ON f.id = i.feed_id ",
+                     FROM items i JOIN feeds f ON f.id = i.feed_id
+                     LEFT JOIN story_index s ON s.item_id = i.id ",
                 );
-                // Indexable (items_cluster, then the primary key): COALESCE(cluster_id, id) IN (…)
-                // scanned the whole table once per digest sent.
-                q.push("WHERE i.cluster_id IN (");
+                // Indexable (the story index's by story, then the primary key): a story's
+                // members by their story, and an item not yet clustered, its own story, by id.
+                q.push("WHERE i.id IN (SELECT item_id FROM story_index WHERE cluster_id IN (");
                 let mut list = q.separated(", ");
                 for id in chunk {
                     list.push_bind(*id);
                 }
-                q.push(") OR (i.cluster_id IS NULL AND i.id IN (");
+                q.push(")) OR (s.item_id IS NULL AND i.id IN (");
                 let mut list = q.separated(", ");
                 for id in chunk {
                     list.push_bind(*id);
