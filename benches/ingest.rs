@@ -24,6 +24,7 @@
 //! table and one `RESULT` line per measurement for `bench/run`.
 //!
 //! Run: `cargo bench --bench ingest` (options: FEEDS=1000 ITEMS=50 TEXT=varied|phrases
+//! PARAGRAPHS=1 (10: article-length items, each body paragraph repeated)
 //! COMPARE_PY=path/to/python R2E_FEEDS=100 READER_WORKERS=16 READER_FEEDS=1000
 //! STAGES=cold,cluster,unchanged,compare,once,incremental;
 //! `WRAP="perf record -g -o /tmp/perf.data"` runs the tinbao polls under a profiler; `KEEP=1`
@@ -64,6 +65,7 @@ fn main() {
     let stage = |name: &str| stages.split(',').any(|s| s == name);
     let style = Style {
         text: Text::from_env(Text::Varied),
+        paragraphs: env_or("PARAGRAPHS", 1),
         ..Style::default()
     };
     let started = Instant::now();

@@ -197,6 +197,9 @@ pub struct Style {
     pub text: Text,
     pub newest: i64,
     pub spacing: i64,
+    /// Times each item's body paragraph is repeated: 1 gives a teaser of about 1 KB, 10 an
+    /// article's length (the same words, so the same stories).
+    pub paragraphs: usize,
 }
 
 impl Default for Style {
@@ -205,6 +208,7 @@ impl Default for Style {
             text: Text::Phrases,
             newest: now_hour(),
             spacing: 2 * 3600,
+            paragraphs: 1,
         }
     }
 }
@@ -241,6 +245,7 @@ pub fn feed_doc_with(feed: usize, items: usize, extra: usize, style: &Style) -> 
             .unwrap_or_default()
             .with_timezone(&chrono::FixedOffset::east_opt(7 * 3600).expect("offset"))
             .to_rfc2822();
+        let body = vec![body; style.paragraphs.max(1)].join("</p><p>");
         out.push_str(&format!(
             "<item><title>{title}</title><link>https://bao{feed}.vn/tin/{i}.html</link><guid>bao{feed}-{i}</guid>\
              <description><![CDATA[<p><img src=\"/anh/{i}.jpg\" width=\"200\"> {body}</p><p><a href=\"/tin/{i}.html\">Xem tiếp</a></p>]]></description>\
