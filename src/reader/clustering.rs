@@ -63,11 +63,11 @@ impl Refresher {
         if index.low().is_none() {
             let newest = self.store.newest_item(now).await?.unwrap_or(now);
             let horizon = newest - 2 * WINDOW_SECS;
-            let mut loaded = Vec::new();
+            // Filed as they are read: the rows are not held as well as the index.
             self.store
-                .indexed_items(horizon, None, |row| loaded.push(member(&row, None)))
+                .indexed_items(horizon, None, |row| index.extend([member(row)], horizon))
                 .await?;
-            index.extend(loaded, horizon);
+            index.extend([], horizon);
         }
         let low = index.low().unwrap_or(i64::MIN);
         let mut done = 0;
@@ -91,14 +91,13 @@ impl Refresher {
                 old.iter().map(|r| r.published_at).max(),
             ) {
                 let (from, to) = (first - WINDOW_SECS, last.saturating_add(WINDOW_SECS));
-                let mut loaded = Vec::new();
+                let mut window = Index::default();
                 self.store
                     .indexed_items(from, Some(to.saturating_add(1)), |row| {
-                        loaded.push(member(&row, None))
+                        window.extend([member(row)], from)
                     })
                     .await?;
-                let mut window = Index::with_capacity(loaded.len() + old.len());
-                window.extend(loaded, from);
+                window.extend([], from);
                 let (_, rows) = self.assign(window, old).await?;
                 generation = self.store.save_clusters(&rows).await?;
                 // Those from the kept days on are now part of them.
@@ -162,59 +161,64 @@ fn stored_signature(row: &ClusterRow) -> Option<Signature> {
     row.signature.as_deref().and_then(Signature::from_bytes)
 }
 
-fn member(row: &ClusterRow, signature: Option<Signature>) -> Member {
+/// A clustered item of the story index, as the index holds it.
+fn member(row: ClusterRow) -> Member {
     Member {
+        signature: stored_signature(&row),
         id: row.id,
-        feed_id: row.feed_id.clone(),
-        canonical_url: row.canonical_url.clone(),
+        feed_id: row.feed_id,
+        canonical_url: row.canonical_url,
         published_at: row.published_at,
-        signature: signature.or_else(|| stored_signature(row)),
         cluster_id: row.cluster_id,
     }
 }
 
 /// The pure part of a batch: signatures for the items without one, then their stories.
+///
+/// Each row is taken apart rather than copied: its signature goes once into the index (as
+/// values) and once into its assignment (as the stored bytes), which is what a batch holds.
 fn assign_batch(
     mut index: Index,
     fresh: Vec<ClusterRow>,
     texts: Vec<(i64, String, String)>,
     by_url: &HashMap<String, i64>,
 ) -> (Index, Vec<Assignment>) {
-    let texts: HashMap<i64, (String, String)> =
+    let mut texts: HashMap<i64, (String, String)> =
         texts.into_iter().map(|(id, t, x)| (id, (t, x))).collect();
-    let members: Vec<Member> = fresh
-        .iter()
-        .map(|r| {
-            let made = texts.get(&r.id).map(|(title, text)| signature(title, text));
-            Member {
-                cluster_id: None,
-                ..member(r, made)
+    let mut stored: HashMap<i64, (String, i64, Vec<u8>)> = HashMap::with_capacity(fresh.len());
+    let mut members = Vec::with_capacity(fresh.len());
+    for row in fresh {
+        let (signature, bytes) = match stored_signature(&row) {
+            Some(signature) => (Some(signature), row.signature.unwrap_or_default()),
+            None => {
+                let made = texts
+                    .remove(&row.id)
+                    .map(|(title, text)| signature(&title, &text));
+                let bytes = made.as_ref().map(Signature::to_bytes).unwrap_or_default();
+                (made, bytes)
             }
-        })
-        .collect();
-    let stored: HashMap<i64, (&str, i64, Vec<u8>)> = fresh
-        .iter()
-        .zip(&members)
-        .map(|(r, m)| {
-            let bytes = m
-                .signature
-                .as_ref()
-                .map(Signature::to_bytes)
-                .unwrap_or_default();
-            (r.id, (r.feed_id.as_str(), r.published_at, bytes))
-        })
-        .collect();
+        };
+        members.push(Member {
+            id: row.id,
+            feed_id: row.feed_id.clone(),
+            canonical_url: row.canonical_url,
+            published_at: row.published_at,
+            signature,
+            cluster_id: None,
+        });
+        stored.insert(row.id, (row.feed_id, row.published_at, bytes));
+    }
     let rows = index
         .assign(members, by_url)
         .into_iter()
         .filter_map(|(item, cluster)| {
-            let (feed_id, published_at, signature) = stored.get(&item)?;
+            let (feed_id, published_at, signature) = stored.remove(&item)?;
             Some(Assignment {
                 item,
                 cluster,
-                feed_id: feed_id.to_string(),
-                published_at: *published_at,
-                signature: signature.clone(),
+                feed_id,
+                published_at,
+                signature,
             })
         })
         .collect();
