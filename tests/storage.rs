@@ -58,6 +58,7 @@ async fn both_migration_sets_make_the_same_tables_columns_and_indexes() {
     lite.close().await;
     assert!(columns.contains(&("feeds".into(), "lease_until".into())));
     assert!(indexes.contains("pending_stories_order"));
+    assert!(indexes.contains("story_index_item"));
     assert!(indexes.contains("story_index_cluster"));
     let Some(pg) = PgDatabase::create().await else {
         eprintln!("SKIPPED on postgres: TINBAO_TEST_PG is not set");

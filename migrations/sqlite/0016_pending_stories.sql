@@ -3,6 +3,12 @@
 -- the item's story is stored in story_index. An item's story is read from story_index from now
 -- on, and items.cluster_id and items.signature go: each was written into the item's own row,
 -- after its HTML, so storing a story (or reading a signature) read and rewrote the whole row.
+--
+-- The story index is kept in publication order (its primary key), the order clustering stores
+-- stories in: a batch's rows are neighbours, appended after the last batch's. Keyed by item id,
+-- a first poll's batch (its items' ids in feed order, not in date order) touched most pages of
+-- the table, so storing a batch cost more as the table grew. The waiting rows stay in id order,
+-- the order the poll writes them in (in date order, the poll's inserts were scattered instead).
 CREATE TABLE pending_stories (
     item_id       INTEGER PRIMARY KEY,
     feed_id       TEXT NOT NULL,
@@ -13,12 +19,27 @@ CREATE TABLE pending_stories (
 CREATE INDEX pending_stories_order ON pending_stories (published_at, item_id);
 INSERT INTO pending_stories (item_id, feed_id, canonical_url, published_at, signature)
 SELECT id, feed_id, canonical_url, published_at, signature FROM items WHERE cluster_id IS NULL;
+
+CREATE TABLE story_index_by_date (
+    item_id      INTEGER NOT NULL,
+    feed_id      TEXT NOT NULL,
+    published_at INTEGER NOT NULL,
+    cluster_id   INTEGER NOT NULL,
+    signature    BLOB,
+    PRIMARY KEY (published_at, item_id)
+) WITHOUT ROWID;
+INSERT INTO story_index_by_date (item_id, feed_id, published_at, cluster_id, signature)
+SELECT item_id, feed_id, published_at, cluster_id, signature FROM story_index;
 -- Every clustered item has its row there already (0012 copied them, clustering writes both);
 -- this keeps any that might not.
-INSERT INTO story_index (item_id, feed_id, published_at, cluster_id, signature)
+INSERT INTO story_index_by_date (item_id, feed_id, published_at, cluster_id, signature)
 SELECT id, feed_id, published_at, cluster_id, signature FROM items
 WHERE cluster_id IS NOT NULL AND id NOT IN (SELECT item_id FROM story_index);
+DROP TABLE story_index;
+ALTER TABLE story_index_by_date RENAME TO story_index;
+CREATE UNIQUE INDEX story_index_item ON story_index (item_id);
 CREATE INDEX story_index_cluster ON story_index (cluster_id);
+
 DROP INDEX items_unclustered;
 DROP INDEX items_cluster;
 ALTER TABLE items DROP COLUMN cluster_id;
