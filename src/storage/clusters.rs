@@ -190,8 +190,9 @@ impl Store {
     }
 
     /// Stores each item's story in the story index (with its signature) and deletes its
-    /// waiting row, in one transaction, under this process's clustering lease (renewed; an error if another process
-    /// took it over, and then nothing is stored). Returns the new generation.
+    /// waiting row, in one transaction, under this process's clustering lease (renewed; an
+    /// error if another process took it over, and then nothing is stored). Returns the new
+    /// generation.
     pub async fn save_clusters(&self, rows: &[Assignment]) -> anyhow::Result<i64> {
         on_pool!(self, |pool| {
             let (_turn, mut tx) = self.write(pool).await?;

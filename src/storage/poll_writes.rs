@@ -234,7 +234,8 @@ async fn update_item(
             published_at = CASE WHEN ?14 THEN published_at ELSE ?13 END,
             date_estimated = CASE WHEN ?14 THEN date_estimated ELSE FALSE END,
             updated_at = ?15, changed_at = ?16, content_hash = ?17
-         WHERE feed_id = ?1 AND item_key = ?2 AND content_hash <> ?17",
+         WHERE feed_id = ?1 AND item_key = ?2 AND content_hash <> ?17
+         RETURNING id, published_at, canonical_url",
     ))
     .bind(feed_id)
     .bind(&item.key)
@@ -253,30 +254,35 @@ async fn update_item(
     .bind(item.updated.map(secs))
     .bind(now)
     .bind(&item.content_hash)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(changed) = changed else {
+        return Ok(0);
+    };
+    let id: i64 = changed.try_get("id")?;
+    let published_at: i64 = changed.try_get("published_at")?;
+    let canonical_url: Option<String> = changed.try_get("canonical_url")?;
+    // Its signature is where clustering reads it: in the story index once clustered (later items
+    // compare with the text as it is now), else in its waiting row.
+    sqlx::query(Db::sql(
+        "UPDATE story_index SET signature = ?2, published_at = ?3 WHERE item_id = ?1",
+    ))
+    .bind(id)
+    .bind(&item.signature)
+    .bind(published_at)
     .execute(&mut *tx)
     .await?;
-    if changed.rows_affected() > 0 {
-        // Its signature is where clustering reads it: in the story index once clustered (later
-        // items compare with the text as it is now), else in its waiting row.
-        let statements = [
-            "UPDATE story_index SET signature = ?3,
-                published_at = (SELECT published_at FROM items WHERE id = story_index.item_id)
-             WHERE item_id = (SELECT id FROM items WHERE feed_id = ?1 AND item_key = ?2)",
-            "UPDATE pending_stories SET signature = ?3,
-                published_at = (SELECT published_at FROM items WHERE id = pending_stories.item_id),
-                canonical_url = (SELECT canonical_url FROM items WHERE id = pending_stories.item_id)
-             WHERE item_id = (SELECT id FROM items WHERE feed_id = ?1 AND item_key = ?2)",
-        ];
-        for statement in statements {
-            sqlx::query(Db::sql(statement))
-                .bind(feed_id)
-                .bind(&item.key)
-                .bind(&item.signature)
-                .execute(&mut *tx)
-                .await?;
-        }
-    }
-    Ok(changed.rows_affected() as usize)
+    sqlx::query(Db::sql(
+        "UPDATE pending_stories SET signature = ?2, published_at = ?3, canonical_url = ?4
+         WHERE item_id = ?1",
+    ))
+    .bind(id)
+    .bind(&item.signature)
+    .bind(published_at)
+    .bind(canonical_url)
+    .execute(&mut *tx)
+    .await?;
+    Ok(1)
 }
 
 /// The feed's row after a successful poll; this process's lease on it ends.
